@@ -1,0 +1,323 @@
+"""The job's configuration: a YAML file, validated by pydantic (errors carry their path; JSON Schema comes free).
+
+`${ENV_VAR}` in any string value is replaced from the environment before validation, so secrets stay out
+of the file. Unknown keys are errors: a typo must not silently become a default.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+# Roles /user/new and /user/update accept; anything else is a 422 (contracts README, "Roles").
+UserRole = Literal["proxy_admin", "proxy_admin_viewer", "internal_user", "internal_user_viewer"]
+# LiteLLM budget durations: seconds, minutes, hours, days, weeks, months ("30d", "1mo").
+BUDGET_DURATION = re.compile(r"^[1-9][0-9]*(s|m|h|d|w|mo)$")
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+MetadataValue = str | int | float | bool | None
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BackstageConfig(_Strict):
+    base_url: AnyHttpUrl = Field(description="Backstage backend root, e.g. https://backstage.example.com")
+    token: SecretStr = Field(description="Static external-access token (use ${ENV_VAR})")
+    filter: str | None = Field(
+        default=None,
+        description="Extra by-query conditions ANDed with kind=user, e.g. 'metadata.namespace=default'",
+    )
+    page_size: int = Field(default=500, ge=1, le=10000, description="Entities per by-query page")
+    timeout_seconds: float = Field(default=30, gt=0, le=600)
+
+    @field_validator("filter")
+    @classmethod
+    def _filter_shape(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip()
+        if not value:
+            return None
+        for cond in value.split(","):
+            key = cond.split("=", 1)[0].strip()
+            if not key:
+                raise ValueError(f"condition {cond!r} has no key")
+            if key.lower() == "kind":
+                raise ValueError("must not set kind: the job always reads kind=user")
+        return value
+
+
+class LiteLLMConfig(_Strict):
+    base_url: AnyHttpUrl = Field(description="LiteLLM proxy root, e.g. https://llm.example.com")
+    master_key: SecretStr = Field(description="LiteLLM master key (use ${ENV_VAR})")
+    timeout_seconds: float = Field(default=30, gt=0, le=600)
+
+
+class UserIdSource(str, Enum):
+    name = "name"
+    email = "email"
+
+
+class UserIdConfig(_Strict):
+    source: UserIdSource = Field(
+        default=UserIdSource.name,
+        description="name: the entity name lower-cased (plus @domain); email: the profile e-mail",
+    )
+    domain: str | None = Field(
+        default=None,
+        description="With source=name, appended as @domain unless the name already holds an @",
+        pattern=r"^[A-Za-z0-9.-]+$",
+    )
+
+
+class _Grant(_Strict):
+    """Fields a role may set; every one is optional so that omitted ones fall back to the defaults."""
+
+    user_role: UserRole | None = None
+    max_budget: Annotated[float, Field(ge=0)] | None = None
+    budget_duration: str | None = None
+    models: list[Annotated[str, Field(min_length=1)]] | None = None
+    teams: list[Annotated[str, Field(min_length=1)]] | None = None
+    tpm_limit: Annotated[int, Field(ge=0)] | None = None
+    rpm_limit: Annotated[int, Field(ge=0)] | None = None
+    metadata: dict[Annotated[str, Field(min_length=1)], MetadataValue] | None = None
+
+    @field_validator("budget_duration")
+    @classmethod
+    def _duration(cls, value: str | None) -> str | None:
+        if value is not None and not BUDGET_DURATION.match(value):
+            raise ValueError("must look like 30s, 15m, 12h, 30d, 4w or 1mo")
+        return value
+
+    @field_validator("metadata")
+    @classmethod
+    def _metadata_keys(cls, value: dict[str, MetadataValue] | None) -> dict[str, MetadataValue] | None:
+        if value is not None:
+            from catalog_sync.model import MARKER_KEY
+
+            if MARKER_KEY in value:
+                raise ValueError(f"key {MARKER_KEY!r} is reserved for the job's own bookkeeping")
+        return value
+
+
+class Defaults(_Grant):
+    # The plugin's defaults (../shared/seeds config.d.ts): 10 USD per 30 days, all models, no teams.
+    user_role: UserRole | None = "internal_user"
+    max_budget: Annotated[float, Field(ge=0)] | None = 10
+    budget_duration: str | None = "30d"
+    models: list[Annotated[str, Field(min_length=1)]] | None = Field(default_factory=list)
+    teams: list[Annotated[str, Field(min_length=1)]] | None = Field(default_factory=list)
+    metadata: dict[Annotated[str, Field(min_length=1)], MetadataValue] | None = Field(default_factory=dict)
+
+
+class Role(_Grant):
+    group: str = Field(
+        min_length=1,
+        description="Group entity ref; a bare name means group:default/<name>. Matched case-insensitively.",
+    )
+
+    @field_validator("group")
+    @classmethod
+    def _group_ref(cls, value: str) -> str:
+        ref = normalise_group_ref(value)
+        if ref is None:
+            raise ValueError(f"{value!r} is not a group reference (name, namespace/name or group:namespace/name)")
+        return value
+
+    @property
+    def group_ref(self) -> str:
+        ref = normalise_group_ref(self.group)
+        assert ref is not None  # checked by the validator
+        return ref
+
+
+class DeprovisionMode(str, Enum):
+    report = "report"
+
+
+class DeprovisionConfig(_Strict):
+    mode: DeprovisionMode = Field(
+        default=DeprovisionMode.report,
+        description="report: list managed users who left the catalog, change nothing",
+    )
+
+
+class ReportFormat(str, Enum):
+    json = "json"
+    markdown = "markdown"
+
+
+class ReportConfig(_Strict):
+    dir: Path = Field(default=Path("reports"), description="Where reports are written (created if missing)")
+    formats: list[ReportFormat] = Field(default_factory=lambda: [ReportFormat.json, ReportFormat.markdown])
+
+
+class Config(_Strict):
+    backstage: BackstageConfig
+    litellm: LiteLLMConfig
+    user_id: UserIdConfig = Field(default_factory=UserIdConfig)
+    match_nested_groups: bool = Field(
+        default=True, description="A member of a sub-group also matches a role on any ancestor group"
+    )
+    defaults: Defaults = Field(default_factory=Defaults)
+    roles: list[Role] = Field(default_factory=list, description="Tried in order; the first match wins")
+    adopt_unmanaged: bool = Field(
+        default=False, description="Take over LiteLLM users with a matching id that the job did not create"
+    )
+    deprovision: DeprovisionConfig = Field(default_factory=DeprovisionConfig)
+    report: ReportConfig = Field(default_factory=ReportConfig)
+
+    @model_validator(mode="after")
+    def _unique_role_groups(self) -> Config:
+        seen: dict[str, int] = {}
+        for index, role in enumerate(self.roles):
+            ref = role.group_ref
+            if ref in seen:
+                raise ValueError(
+                    f"roles[{index}].group: {role.group!r} repeats roles[{seen[ref]}].group; "
+                    "a second rule for the same group could never match"
+                )
+            seen[ref] = index
+        return self
+
+    def managed_teams(self) -> frozenset[str]:
+        """Every team the config names: only memberships of these are the job's to add or remove."""
+        teams = set(self.defaults.teams or [])
+        for role in self.roles:
+            teams.update(role.teams or [])
+        return frozenset(teams)
+
+    def secrets(self) -> tuple[str, ...]:
+        return (self.backstage.token.get_secret_value(), self.litellm.master_key.get_secret_value())
+
+
+def normalise_group_ref(value: str) -> str | None:
+    """`name`, `namespace/name` or `group:namespace/name` to a lower-cased full ref."""
+    text = value.strip().lower()
+    if ":" in text:
+        kind, _, rest = text.partition(":")
+        if kind != "group":
+            return None
+        text = rest
+    namespace, _, name = text.rpartition("/")
+    namespace = namespace or "default"
+    if not name or "/" in namespace or any(c.isspace() for c in text):
+        return None
+    return f"group:{namespace}/{name}"
+
+
+class ConfigError(Exception):
+    """A config that cannot be used; `problems` holds one line per problem, each naming its path."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        super().__init__(f"{source}: " + "; ".join(problems))
+
+
+def _substitute(value: Any, path: str, env: Mapping[str, str], problems: list[str]) -> Any:
+    if isinstance(value, str):
+
+        def replace(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in env:
+                problems.append(f"{path}: environment variable {name} is not set")
+                return ""
+            return env[name]
+
+        return _ENV_REF.sub(replace, value)
+    if isinstance(value, dict):
+        return {k: _substitute(v, f"{path}.{k}" if path else str(k), env, problems) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_substitute(v, f"{path}[{i}]", env, problems) for i, v in enumerate(value)]
+    return value
+
+
+def format_loc(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def _describe(error: Mapping[str, Any]) -> str:
+    kind = error["type"]
+    ctx = error.get("ctx") or {}
+    if kind == "extra_forbidden":
+        return "unknown key"
+    if kind == "missing":
+        return "is required"
+    if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
+        op = {"greater_than_equal": ">=", "greater_than": ">", "less_than_equal": "<=", "less_than": "<"}[kind]
+        bound = next(iter(ctx.values()), "")
+        if isinstance(bound, float) and bound.is_integer():
+            bound = int(bound)
+        return f"must be a number {op} {bound}"
+    if kind in ("float_parsing", "float_type", "int_parsing", "int_type", "int_from_float"):
+        return "must be a whole number" if kind.startswith("int") else "must be a number"
+    if kind == "literal_error":
+        return f"must be one of {ctx.get('expected', '')}"
+    if kind == "value_error":
+        return str(ctx.get("error", error["msg"]))
+    return str(error["msg"])
+
+
+def parse_config(data: Any, source: str = "config", env: Mapping[str, str] | None = None) -> Config:
+    """Validate already-parsed YAML; every problem is reported at once."""
+    if not isinstance(data, dict):
+        raise ConfigError(source, ["(top level): must be a mapping of settings"])
+    problems: list[str] = []
+    data = _substitute(data, "", os.environ if env is None else env, problems)
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        for error in exc.errors():
+            loc = tuple(error["loc"])
+            # Errors raised by the model validator carry no path of their own: the message names it.
+            text = _describe(error)
+            problems.append(text if not loc else f"{format_loc(loc)}: {text}")
+        raise ConfigError(source, problems) from None
+    if problems:
+        raise ConfigError(source, problems)
+    return config
+
+
+def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Config:
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(source, [f"cannot read the file: {exc.strerror or exc}"]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(source, [f"{where}not valid YAML: {problem}"]) from None
+    return parse_config(data, source, env)
+
+
+def json_schema() -> dict[str, Any]:
+    return Config.model_json_schema()

@@ -1,0 +1,47 @@
+"""Small builders for domain objects and configs, shared by the pure tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from catalog_sync.config import Config, parse_config
+from catalog_sync.model import CatalogGroup, CatalogSnapshot, CatalogUser, LiteLLMSnapshot, LiteLLMUser
+
+SECRET_TOKEN = "bs-token-never-print-0123456789"
+SECRET_KEY = "sk-master-never-print-0123456789"
+
+
+def config(**overrides: Any) -> Config:
+    data: dict[str, Any] = {
+        "backstage": {"base_url": "http://backstage.test", "token": SECRET_TOKEN},
+        "litellm": {"base_url": "http://litellm.test", "master_key": SECRET_KEY},
+    }
+    data.update(overrides)
+    return parse_config(data, env={})
+
+
+def user(name: str, *groups: str, email: str | None = "", display: str | None = None,
+         namespace: str = "default") -> CatalogUser:
+    return CatalogUser(
+        ref=f"user:{namespace}/{name}".lower(),
+        name=name,
+        namespace=namespace,
+        email=f"{name.lower()}@example.com" if email == "" else email,
+        display_name=display if display is not None else name.title(),
+        groups=frozenset(g if ":" in g else f"group:default/{g}" for g in groups),
+    )
+
+
+def group(name: str, *parents: str) -> CatalogGroup:
+    return CatalogGroup(ref=f"group:default/{name}", name=name,
+                        parents=frozenset(f"group:default/{p}" for p in parents))
+
+
+def catalog(users: list[CatalogUser], groups: list[CatalogGroup] | None = None) -> CatalogSnapshot:
+    gs = {g.ref: g for g in groups or []}
+    return CatalogSnapshot(users=tuple(users), groups=gs, users_total=len(users), groups_total=len(gs))
+
+
+def litellm(users: list[LiteLLMUser], teams: list[str] | None = None) -> LiteLLMSnapshot:
+    return LiteLLMSnapshot(users={u.user_id: u for u in users}, total=len(users),
+                           teams=frozenset(teams) if teams is not None else None)
