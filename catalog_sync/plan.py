@@ -1,0 +1,313 @@
+"""The planner: (catalog snapshot, LiteLLM snapshot, config) -> plan. Pure: no I/O, no clock.
+
+A plan lists users to create, users to update (field by field), managed users that left the catalog,
+unchanged users and conflicts. The applier executes it; the report renders it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from catalog_sync.config import Config
+from catalog_sync.model import MARKER_KEY, CatalogSnapshot, LiteLLMSnapshot, LiteLLMUser, Notice
+from catalog_sync.roles import DesiredUser, resolve
+
+# LiteLLM's name for "every model on the proxy". /user/update drops `models: []` (contracts README,
+# "POST /user/update"), so an emptied model list can only be written as this.
+ALL_PROXY_MODELS = "all-proxy-models"
+MARKER_VERSION = 1
+
+
+class ActionKind(str, Enum):
+    create = "create"
+    update = "update"
+    deprovision = "deprovision"
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    field: str  # user field, "metadata.<key>" or "teams"
+    before: Any
+    after: Any
+
+
+@dataclass(frozen=True)
+class Action:
+    kind: ActionKind
+    user_id: str
+    entity_ref: str | None
+    role: str | None
+    changes: tuple[FieldChange, ...] = ()
+    # Body fields for /user/new or /user/update (user_id excluded); empty for a teams-only update.
+    payload: Mapping[str, Any] = field(default_factory=dict)
+    team_adds: tuple[str, ...] = ()
+    team_removes: tuple[str, ...] = ()
+    adopt: bool = False
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Conflict:
+    code: str  # unmanaged_user_exists | email_taken | duplicate_user_id | duplicate_email
+    message: str
+    user_id: str | None = None
+    entity_ref: str | None = None
+
+
+@dataclass(frozen=True)
+class PlanStats:
+    catalog_users: int
+    catalog_users_total: int
+    catalog_groups: int
+    litellm_users: int
+    litellm_users_total: int
+    managed_users: int
+
+
+@dataclass(frozen=True)
+class Plan:
+    creates: tuple[Action, ...]
+    updates: tuple[Action, ...]
+    deprovisions: tuple[Action, ...]  # managed users who left the catalog
+    unchanged: tuple[str, ...]
+    conflicts: tuple[Conflict, ...]
+    warnings: tuple[Notice, ...]
+    stats: PlanStats
+    desired: Mapping[str, DesiredUser]
+    deprovision_mode: str = "report"
+
+    @property
+    def actions(self) -> tuple[Action, ...]:
+        """What `run` applies (deprovisioning in report mode only lists)."""
+        return self.creates + self.updates
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.actions)
+
+
+@dataclass(frozen=True)
+class UserDiff:
+    changes: tuple[FieldChange, ...]
+    payload: Mapping[str, Any]
+    team_adds: tuple[str, ...]
+    team_removes: tuple[str, ...]
+
+    @property
+    def empty(self) -> bool:
+        return not (self.changes or self.team_adds or self.team_removes)
+
+
+def marker_for(desired: DesiredUser) -> dict[str, Any]:
+    """The job's metadata entry: ownership, provenance, and which top-level keys it owns."""
+    return {
+        "managed": True,
+        "version": MARKER_VERSION,
+        "entity_ref": desired.entity_ref,
+        "role": desired.role,
+        "keys": sorted(desired.metadata),
+    }
+
+
+def create_payload(desired: DesiredUser, teams: tuple[str, ...]) -> dict[str, Any]:
+    """Every managed field, explicitly: /user/new fills omitted ones from server-side defaults."""
+    payload: dict[str, Any] = {
+        "user_email": desired.user_email,
+        "user_alias": desired.user_alias,
+        "user_role": desired.user_role,
+        "max_budget": desired.max_budget,
+        "budget_duration": desired.budget_duration,
+        "models": list(desired.models),
+        "tpm_limit": desired.tpm_limit,
+        "rpm_limit": desired.rpm_limit,
+        "metadata": {**desired.metadata, MARKER_KEY: marker_for(desired)},
+        "teams": list(teams),
+        "auto_create_key": False,
+    }
+    return payload
+
+
+def _same_number(a: float | None, b: float | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return math.isclose(a, b, rel_tol=0, abs_tol=1e-9)
+
+
+def _models_equal(current: tuple[str, ...], desired: tuple[str, ...]) -> bool:
+    norm = {(): (), (ALL_PROXY_MODELS,): ()}
+    cur = tuple(sorted(set(current)))
+    return norm.get(cur, cur) == desired
+
+
+def diff_user(
+    desired: DesiredUser,
+    current: LiteLLMUser,
+    managed_teams: frozenset[str],
+    existing_teams: frozenset[str] | None,
+) -> UserDiff:
+    """Field-by-field difference between what a person should have and what LiteLLM holds."""
+    changes: list[FieldChange] = []
+    payload: dict[str, Any] = {}
+
+    def scalar(name: str, before: Any, after: Any) -> None:
+        changes.append(FieldChange(name, before, after))
+        payload[name] = after
+
+    # /user/update drops null for these two (observed on 1.106.2): an absent catalog value leaves them be.
+    if desired.user_email is not None and desired.user_email != current.user_email:
+        scalar("user_email", current.user_email, desired.user_email)
+    if desired.user_alias is not None and desired.user_alias != current.user_alias:
+        scalar("user_alias", current.user_alias, desired.user_alias)
+    if desired.user_role is not None and desired.user_role != current.user_role:
+        scalar("user_role", current.user_role, desired.user_role)
+    # null clears these four on /user/update (observed on 1.106.2), so None is enforced too.
+    if not _same_number(desired.max_budget, current.max_budget):
+        scalar("max_budget", current.max_budget, desired.max_budget)
+    if desired.budget_duration != current.budget_duration:
+        scalar("budget_duration", current.budget_duration, desired.budget_duration)
+    if desired.tpm_limit != current.tpm_limit:
+        scalar("tpm_limit", current.tpm_limit, desired.tpm_limit)
+    if desired.rpm_limit != current.rpm_limit:
+        scalar("rpm_limit", current.rpm_limit, desired.rpm_limit)
+    if not _models_equal(current.models, desired.models):
+        changes.append(FieldChange("models", sorted(current.models), list(desired.models)))
+        payload["models"] = list(desired.models) or [ALL_PROXY_MODELS]
+
+    # Metadata: only the job's own keys are compared; the rest of the object is carried over untouched,
+    # since /user/update replaces metadata whole (contracts README).
+    owned_before = current.marker.get("keys", []) if current.marker else []
+    owned_before = [k for k in owned_before if isinstance(k, str)] if isinstance(owned_before, list) else []
+    meta_changes: list[FieldChange] = []
+    for key, value in sorted(desired.metadata.items()):
+        if current.metadata.get(key, _MISSING) != value:
+            meta_changes.append(FieldChange(f"metadata.{key}", current.metadata.get(key), value))
+    dropped = sorted(k for k in owned_before if k not in desired.metadata and k in current.metadata)
+    for key in dropped:
+        meta_changes.append(FieldChange(f"metadata.{key}", current.metadata[key], None))
+    marker = marker_for(desired)
+    if current.metadata.get(MARKER_KEY) != marker:
+        meta_changes.append(FieldChange(f"metadata.{MARKER_KEY}", current.metadata.get(MARKER_KEY), marker))
+    if meta_changes:
+        merged = {k: v for k, v in current.metadata.items() if k not in dropped}
+        merged.update(desired.metadata)
+        merged[MARKER_KEY] = marker
+        payload["metadata"] = merged
+        changes.extend(meta_changes)
+
+    current_managed = frozenset(current.teams) & managed_teams
+    wanted = desired.teams if existing_teams is None else desired.teams & existing_teams
+    adds = tuple(sorted(wanted - current_managed))
+    removes = tuple(sorted(current_managed - desired.teams))
+    if adds or removes:
+        changes.append(FieldChange("teams", sorted(current_managed), sorted((current_managed | set(adds)) - set(removes))))
+    return UserDiff(tuple(changes), payload, adds, removes)
+
+
+_MISSING = object()
+
+
+def build_plan(catalog: CatalogSnapshot, litellm: LiteLLMSnapshot, config: Config) -> Plan:
+    resolution = resolve(catalog, config)
+    warnings: list[Notice] = [*resolution.warnings, *resolution.unmapped]
+    warnings.extend(
+        Notice("skipped_entity", f"{s.kind} {s.ref} skipped: {s.reason}", s.ref) for s in catalog.skipped
+    )
+    conflicts: list[Conflict] = []
+    for user_id, refs in sorted(resolution.duplicates.items()):
+        conflicts.append(
+            Conflict("duplicate_user_id", f"{len(refs)} catalog entities map to user id {user_id}: "
+                     + ", ".join(refs), user_id=user_id, entity_ref=refs[0])
+        )
+
+    managed_teams = config.managed_teams()
+    existing_teams = litellm.teams
+    if existing_teams is not None:
+        for team in sorted(managed_teams - existing_teams):
+            warnings.append(Notice("team_missing", f"team {team} named in the config does not exist in LiteLLM; "
+                                   "memberships of it are not added", team))
+
+    # Who holds which e-mail (LiteLLM treats e-mail as unique, case-insensitively: contracts README).
+    email_owner: dict[str, str] = {}
+    for user in litellm.users.values():
+        if user.user_email:
+            email_owner.setdefault(user.user_email.lower(), user.user_id)
+    catalog_emails = Counter(d.user_email.lower() for d in resolution.desired if d.user_email)
+
+    creates: list[Action] = []
+    updates: list[Action] = []
+    unchanged: list[str] = []
+    for desired in resolution.desired:
+        current = litellm.users.get(desired.user_id)
+        email = desired.user_email.lower() if desired.user_email else None
+        holder = email_owner.get(email) if email else None
+        if email and catalog_emails[email] > 1:
+            conflicts.append(Conflict("duplicate_email", f"{catalog_emails[email]} catalog users share the e-mail "
+                                      f"{desired.user_email}; {desired.user_id} is not synced",
+                                      desired.user_id, desired.entity_ref))
+            continue
+        if current is None:
+            if holder is not None:
+                conflicts.append(Conflict("email_taken", f"e-mail {desired.user_email} is already held by LiteLLM "
+                                          f"user {holder}; {desired.user_id} is not created",
+                                          desired.user_id, desired.entity_ref))
+                continue
+            teams = tuple(sorted(desired.teams if existing_teams is None else desired.teams & existing_teams))
+            payload = create_payload(desired, teams)
+            changes = tuple(
+                FieldChange(k, None, v) for k, v in payload.items() if k != "auto_create_key"
+            )
+            creates.append(Action(ActionKind.create, desired.user_id, desired.entity_ref, desired.role,
+                                  changes, payload, team_adds=teams))
+            continue
+        adopt = not current.managed
+        if adopt and not config.adopt_unmanaged:
+            conflicts.append(Conflict("unmanaged_user_exists", f"LiteLLM user {desired.user_id} exists but was not "
+                                      "created by catalog-sync; left untouched (set adopt_unmanaged to take it over)",
+                                      desired.user_id, desired.entity_ref))
+            continue
+        diff = diff_user(desired, current, managed_teams, existing_teams)
+        if holder is not None and holder != desired.user_id and "user_email" in diff.payload:
+            conflicts.append(Conflict("email_taken", f"e-mail {desired.user_email} is already held by LiteLLM user "
+                                      f"{holder}; the e-mail of {desired.user_id} is not changed",
+                                      desired.user_id, desired.entity_ref))
+            payload = {k: v for k, v in diff.payload.items() if k != "user_email"}
+            diff = UserDiff(tuple(c for c in diff.changes if c.field != "user_email"), payload,
+                            diff.team_adds, diff.team_removes)
+        if diff.empty:
+            unchanged.append(desired.user_id)
+            continue
+        updates.append(Action(ActionKind.update, desired.user_id, desired.entity_ref, desired.role, diff.changes,
+                              diff.payload, diff.team_adds, diff.team_removes, adopt=adopt))
+
+    in_catalog = {d.user_id for d in resolution.desired} | set(resolution.duplicates)
+    deprovisions = []
+    for user in sorted(litellm.users.values(), key=lambda u: u.user_id):
+        if user.managed and user.user_id not in in_catalog:
+            ref = user.marker.get("entity_ref") if user.marker else user.metadata.get("backstage_entity")
+            deprovisions.append(Action(ActionKind.deprovision, user.user_id, ref if isinstance(ref, str) else None,
+                                       None, reason="not in the catalog"))
+
+    stats = PlanStats(
+        catalog_users=len(catalog.users),
+        catalog_users_total=catalog.users_total,
+        catalog_groups=len(catalog.groups),
+        litellm_users=len(litellm.users),
+        litellm_users_total=litellm.total,
+        managed_users=sum(1 for u in litellm.users.values() if u.managed),
+    )
+    return Plan(
+        creates=tuple(creates),
+        updates=tuple(updates),
+        deprovisions=tuple(deprovisions),
+        unchanged=tuple(unchanged),
+        conflicts=tuple(conflicts),
+        warnings=tuple(warnings),
+        stats=stats,
+        desired={d.user_id: d for d in resolution.desired},
+        deprovision_mode=config.deprovision.mode.value,
+    )

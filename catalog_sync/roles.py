@@ -1,0 +1,156 @@
+"""What each catalog person should have in LiteLLM: the user id rule, group closure and role defaults.
+
+Pure functions: catalog data and config in, desired users and warnings out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from catalog_sync.config import Config, Role, UserIdSource
+from catalog_sync.model import CatalogGroup, CatalogSnapshot, CatalogUser, Notice
+
+DEFAULTS = "defaults"
+
+
+@dataclass(frozen=True)
+class DesiredUser:
+    """The LiteLLM state one catalog person should have."""
+
+    user_id: str
+    entity_ref: str
+    role: str  # the matching role's group ref, or "defaults"
+    user_email: str | None
+    user_alias: str | None
+    user_role: str | None
+    max_budget: float | None
+    budget_duration: str | None
+    models: tuple[str, ...]  # sorted; () means all models
+    tpm_limit: int | None
+    rpm_limit: int | None
+    metadata: Mapping[str, Any]  # the config's metadata keys only
+    teams: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Resolution:
+    desired: tuple[DesiredUser, ...]
+    # Catalog users the id rule could not map, or that collided with another entity's id.
+    unmapped: tuple[Notice, ...]
+    duplicates: Mapping[str, tuple[str, ...]]  # user id -> entity refs that all map to it
+    warnings: tuple[Notice, ...]
+
+
+def user_id_for(user: CatalogUser, config: Config) -> str | None:
+    """The LiteLLM user id of a catalog person, as the plugin computes it (../shared/seeds)."""
+    if config.user_id.source is UserIdSource.email:
+        email = (user.email or "").strip()
+        return email.lower() if email and "@" in email else None
+    user_id = user.name.strip().lower()
+    if not user_id:
+        return None
+    domain = config.user_id.domain
+    # The plugin once produced foo@bar.it@bar.it; a name that already holds an @ is kept as is.
+    if domain and "@" not in user_id:
+        user_id = f"{user_id}@{domain.lower()}"
+    return user_id
+
+
+def ancestors(groups: Mapping[str, CatalogGroup], start: Iterable[str]) -> frozenset[str]:
+    """Every group reachable upwards from `start` (included), following parents; cycles are harmless."""
+    seen: set[str] = set()
+    stack = list(start)
+    while stack:
+        ref = stack.pop()
+        if ref in seen:
+            continue
+        seen.add(ref)
+        group = groups.get(ref)
+        if group is not None:
+            stack.extend(group.parents - seen)
+    return frozenset(seen)
+
+
+def find_cycles(groups: Mapping[str, CatalogGroup]) -> list[str]:
+    """Groups that are their own ancestor (reported; membership still resolves)."""
+    cyclic = []
+    for ref, group in groups.items():
+        if ref in ancestors(groups, group.parents):
+            cyclic.append(ref)
+    return sorted(cyclic)
+
+
+def effective_groups(user: CatalogUser, groups: Mapping[str, CatalogGroup], nested: bool) -> frozenset[str]:
+    return ancestors(groups, user.groups) if nested else user.groups
+
+
+def matching_role(memberships: frozenset[str], roles: Iterable[Role]) -> Role | None:
+    for role in roles:
+        if role.group_ref in memberships:
+            return role
+    return None
+
+
+def _pick(role: Role | None, config: Config, name: str) -> Any:
+    # A field the role leaves out falls back to the defaults; an explicit null in the role is kept.
+    if role is not None and name in role.model_fields_set:
+        return getattr(role, name)
+    return getattr(config.defaults, name)
+
+
+def desired_for(user: CatalogUser, user_id: str, role: Role | None, config: Config) -> DesiredUser:
+    metadata: dict[str, Any] = dict(config.defaults.metadata or {})
+    if role is not None and role.metadata:
+        metadata.update(role.metadata)  # shallow merge, as the plugin's applyRoleOverrides does
+    max_budget = _pick(role, config, "max_budget")
+    return DesiredUser(
+        user_id=user_id,
+        entity_ref=user.ref,
+        role=role.group_ref if role is not None else DEFAULTS,
+        user_email=user.email.strip() if user.email and user.email.strip() else None,
+        user_alias=user.display_name or None,
+        user_role=_pick(role, config, "user_role"),
+        max_budget=float(max_budget) if max_budget is not None else None,
+        budget_duration=_pick(role, config, "budget_duration"),
+        models=tuple(sorted(set(_pick(role, config, "models") or ()))),
+        tpm_limit=_pick(role, config, "tpm_limit"),
+        rpm_limit=_pick(role, config, "rpm_limit"),
+        metadata=metadata,
+        teams=frozenset(_pick(role, config, "teams") or ()),
+    )
+
+
+def resolve(catalog: CatalogSnapshot, config: Config) -> Resolution:
+    warnings: list[Notice] = []
+    for role in config.roles:
+        if role.group_ref not in catalog.groups:
+            warnings.append(
+                Notice("role_group_missing", f"role group {role.group_ref} does not exist in the catalog",
+                        role.group_ref)
+            )
+    for ref in find_cycles(catalog.groups):
+        warnings.append(Notice("group_cycle", f"group {ref} is its own ancestor (cycle in spec.parent)", ref))
+
+    unmapped: list[Notice] = []
+    by_id: dict[str, list[CatalogUser]] = {}
+    for user in catalog.users:
+        user_id = user_id_for(user, config)
+        if user_id is None:
+            why = "has no profile e-mail" if config.user_id.source is UserIdSource.email else "has no name"
+            unmapped.append(Notice("unmappable_user", f"{user.ref} {why}; it cannot be given a user id", user.ref))
+            continue
+        by_id.setdefault(user_id, []).append(user)
+
+    desired: list[DesiredUser] = []
+    duplicates: dict[str, tuple[str, ...]] = {}
+    for user_id, users in by_id.items():
+        if len(users) > 1:
+            duplicates[user_id] = tuple(sorted(u.ref for u in users))
+            continue
+        user = users[0]
+        role = matching_role(effective_groups(user, catalog.groups, config.match_nested_groups), config.roles)
+        desired.append(desired_for(user, user_id, role, config))
+    desired.sort(key=lambda d: d.user_id)
+    return Resolution(tuple(desired), tuple(unmapped), duplicates, tuple(warnings))
