@@ -1,0 +1,315 @@
+"""Backstage catalog reader: all User and Group entities through cursor-paged `GET /entities/by-query`.
+
+The parse functions are pure (no I/O) so they can be tested on their own; `BackstageClient.read_snapshot`
+only pages and hands each entity to them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .http import ApiSession
+from .model import CatalogGroup, CatalogSnapshot, CatalogUser, SkippedEntity
+
+BY_QUERY = "/entities/by-query"
+USER_FIELDS = "kind,metadata.name,metadata.namespace,spec.profile,spec.memberOf,relations"
+GROUP_FIELDS = "kind,metadata.name,metadata.namespace,spec.parent,spec.children,relations"
+DEFAULT_NAMESPACE = "default"
+
+
+@dataclass(frozen=True)
+class GroupEntity:
+    """One Group entity as read: its own view of the hierarchy, before `build_groups` merges all of them."""
+
+    ref: str
+    name: str
+    namespace: str
+    parents: frozenset[str]  # spec.parent and childOf targets
+    children: frozenset[str]  # spec.children and parentOf targets
+
+
+# --- refs -----------------------------------------------------------------------------------------
+
+
+def normalize_ref(ref: str, default_kind: str, default_namespace: str) -> str | None:
+    """`name`, `ns/name` or `kind:ns/name` -> lower-cased `kind:ns/name`; None when unusable.
+
+    Backstage lower-cases every relation targetRef but keeps spec values as authored
+    (`memberOf: ["group-0039"]`), so joins must be on lower-cased full refs (contracts README, Entities).
+    """
+    ref = ref.strip()
+    colon, slash = ref.find(":"), ref.find("/")
+    # Same rule as Backstage's parseEntityRef: a ':' after the '/' belongs to the name.
+    if colon != -1 and (slash == -1 or colon < slash):
+        kind, rest = ref[:colon], ref[colon + 1 :]
+    else:
+        kind, rest = default_kind, ref
+    namespace, sep, name = rest.partition("/")
+    if not sep:
+        namespace, name = default_namespace, rest
+    kind, namespace, name = kind.strip(), namespace.strip(), name.strip()
+    if not (kind and namespace and name) or "/" in name:
+        return None
+    return f"{kind}:{namespace}/{name}".lower()
+
+
+def _relation_targets(entity: Mapping[str, Any], relation_type: str) -> set[str]:
+    found: set[str] = set()
+    relations = entity.get("relations")
+    if not isinstance(relations, list):
+        return found
+    for rel in relations:
+        if not isinstance(rel, Mapping) or rel.get("type") != relation_type:
+            continue
+        target = rel.get("targetRef")
+        if isinstance(target, str):
+            ref = normalize_ref(target, "group", DEFAULT_NAMESPACE)
+        else:
+            # Backstage before the targetRef-only shape: {"target": {kind, namespace, name}}.
+            old = rel.get("target")
+            if not isinstance(old, Mapping):
+                continue
+            kind, ns, name = old.get("kind"), old.get("namespace"), old.get("name")
+            if not (isinstance(kind, str) and isinstance(ns, str) and isinstance(name, str)):
+                continue
+            ref = normalize_ref(f"{kind}:{ns}/{name}", "group", DEFAULT_NAMESPACE)
+        if ref is not None:
+            found.add(ref)
+    return found
+
+
+def _spec_refs(value: Any, namespace: str) -> set[str]:
+    """spec.memberOf / spec.children (lists) or spec.parent (a string) as group refs."""
+    values = [value] if isinstance(value, str) else value if isinstance(value, list) else []
+    refs = (normalize_ref(v, "group", namespace) for v in values if isinstance(v, str))
+    return {r for r in refs if r is not None}
+
+
+def _text(value: Any) -> str | None:
+    return value.strip() if isinstance(value, str) and value.strip() else None
+
+
+def _identity(entity: Any, kind: str) -> tuple[str, str, str] | SkippedEntity:
+    """(name, namespace, ref) of an entity of `kind`, or why it cannot be used."""
+    if not isinstance(entity, Mapping):
+        return SkippedEntity(kind, "?", f"entity is not a JSON object (got {type(entity).__name__})")
+    metadata = entity.get("metadata")
+    metadata = metadata if isinstance(metadata, Mapping) else {}
+    namespace = _text(metadata.get("namespace")) or DEFAULT_NAMESPACE
+    raw_name = metadata.get("name")
+    name = raw_name.strip() if isinstance(raw_name, str) else ""
+    hint = f"{kind}:{namespace}/{name}" if name else str(metadata.get("uid") or f"{kind}:{namespace}/?")
+    actual = entity.get("kind")
+    # kind is in the projection; when a server drops it, trust the kind filter that selected the entity.
+    if actual is not None and (not isinstance(actual, str) or actual.lower() != kind):
+        return SkippedEntity(kind, hint.lower(), f"kind is {actual!r}, expected {kind.capitalize()}")
+    if not name:
+        return SkippedEntity(kind, hint.lower(), "no usable metadata.name")
+    ref = normalize_ref(f"{kind}:{namespace}/{name}", kind, namespace)
+    if ref is None:
+        return SkippedEntity(kind, hint.lower(), f"metadata.name {name!r} does not form an entity ref")
+    return name, namespace, ref
+
+
+def parse_user(entity: Any) -> CatalogUser | SkippedEntity:
+    ident = _identity(entity, "user")
+    if isinstance(ident, SkippedEntity):
+        return ident
+    name, namespace, ref = ident
+    spec = entity.get("spec")
+    spec = spec if isinstance(spec, Mapping) else {}
+    profile = spec.get("profile")
+    profile = profile if isinstance(profile, Mapping) else {}
+    # Relations are already resolved full refs; spec.memberOf may be short and is only complete once
+    # stitching has caught up after a restart (contracts README, Freshness), so take the union.
+    groups = _relation_targets(entity, "memberOf") | _spec_refs(spec.get("memberOf"), namespace)
+    return CatalogUser(
+        ref=ref,
+        name=name,
+        namespace=namespace,
+        email=_text(profile.get("email")),
+        display_name=_text(profile.get("displayName")),
+        groups=frozenset(groups),
+    )
+
+
+def parse_group(entity: Any) -> GroupEntity | SkippedEntity:
+    ident = _identity(entity, "group")
+    if isinstance(ident, SkippedEntity):
+        return ident
+    name, namespace, ref = ident
+    spec = entity.get("spec")
+    spec = spec if isinstance(spec, Mapping) else {}
+    parents = _relation_targets(entity, "childOf") | _spec_refs(spec.get("parent"), namespace)
+    children = _relation_targets(entity, "parentOf") | _spec_refs(spec.get("children"), namespace)
+    return GroupEntity(
+        ref=ref,
+        name=name,
+        namespace=namespace,
+        parents=frozenset(parents - {ref}),
+        children=frozenset(children - {ref}),
+    )
+
+
+def build_groups(entities: Iterable[GroupEntity]) -> dict[str, CatalogGroup]:
+    """Merge each group's own parents with the groups that list it as a child.
+
+    Relations are one level and either side may be missing while the catalog is still stitching, so a
+    parent found from either end counts.
+    """
+    entities = list(entities)
+    names: dict[str, str] = {}
+    parents: dict[str, set[str]] = {}
+    for group in entities:
+        names.setdefault(group.ref, group.name)
+        parents.setdefault(group.ref, set()).update(group.parents)
+    for group in entities:
+        for child in group.children:
+            if child in parents and child != group.ref:  # a child that is not a known group is dropped
+                parents[child].add(group.ref)
+    return {ref: CatalogGroup(ref=ref, name=names[ref], parents=frozenset(parents[ref])) for ref in parents}
+
+
+# --- client ---------------------------------------------------------------------------------------
+
+
+def catalog_url(base_url: str) -> str:
+    """Backend root (or a URL already ending in /api/catalog) -> the catalog plugin mount."""
+    base = base_url.strip().rstrip("/")
+    return base if base.endswith("/api/catalog") else f"{base}/api/catalog"
+
+
+class BackstageClient:
+    """Reads all users and groups. Requests grow with pages, never with entities."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        *,
+        page_size: int = 500,
+        user_filter: str | None = None,
+        timeout: float = 30,
+        verify: bool | str = True,
+        retries: int = 3,
+        backoff_factor: float = 0.5,
+    ) -> None:
+        if page_size < 1:
+            raise ValueError("page_size must be at least 1 (limit=0 only counts)")
+        self.page_size = page_size
+        extra = (user_filter or "").strip().strip(",").strip()
+        self.user_filter = extra or None
+        self.session = ApiSession(
+            "backstage",
+            catalog_url(base_url),
+            token,
+            timeout=timeout,
+            verify=verify,
+            retries=retries,
+            backoff_factor=backoff_factor,
+        )
+
+    def __repr__(self) -> str:
+        return f"BackstageClient(base_url={self.session.base_url!r}, page_size={self.page_size})"
+
+    def close(self) -> None:
+        self.session.close()
+
+    def __enter__(self) -> BackstageClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def read_snapshot(self) -> CatalogSnapshot:
+        before = self.session.total_requests
+        user_filter = "kind=user" + (f",{self.user_filter}" if self.user_filter else "")
+        raw_users, users_total = self._query(user_filter, USER_FIELDS)
+        raw_groups, groups_total = self._query("kind=group", GROUP_FIELDS)
+
+        skipped: list[SkippedEntity] = []
+        users: dict[str, CatalogUser] = {}
+        for entity in raw_users:
+            user = parse_user(entity)
+            if isinstance(user, SkippedEntity):
+                skipped.append(user)
+            elif user.ref in users:
+                # Refs are case-insensitive in Backstage; a repeat means the data moved under the cursor.
+                skipped.append(SkippedEntity("user", user.ref, "duplicate entity ref in the listing"))
+            else:
+                users[user.ref] = user
+        group_entities: list[GroupEntity] = []
+        seen_groups: set[str] = set()
+        for entity in raw_groups:
+            group = parse_group(entity)
+            if isinstance(group, SkippedEntity):
+                skipped.append(group)
+            elif group.ref in seen_groups:
+                skipped.append(SkippedEntity("group", group.ref, "duplicate entity ref in the listing"))
+            else:
+                seen_groups.add(group.ref)
+                group_entities.append(group)
+        return CatalogSnapshot(
+            users=tuple(users.values()),
+            groups=build_groups(group_entities),
+            users_total=users_total,
+            groups_total=groups_total,
+            skipped=tuple(skipped),
+            requests=self.session.total_requests - before,
+        )
+
+    def _query(self, filter_: str, fields: str) -> tuple[list[Any], int]:
+        """All items of one by-query filter, following nextCursor; returns (items, first page's totalItems).
+
+        The cursor carries the filter, order and totalItems but not limit or fields, and a filter sent next
+        to a cursor is ignored: so limit+fields go on every page, the filter on the first only
+        (contracts README, by-query; backstage-responses 1b/1c).
+        """
+        common = [("limit", str(self.page_size)), ("fields", fields)]
+        params = [("filter", filter_), *common]
+        items: list[Any] = []
+        total: int | None = None
+        seen: set[str] = set()
+        pages = 0
+        while True:
+            page = self.session.get_json(BY_QUERY, params)
+            pages += 1
+            if not isinstance(page, dict):
+                raise self.session.shape_error(
+                    "GET", BY_QUERY, "an object with items/totalItems/pageInfo", page
+                )
+            page_items, page_info = page.get("items"), page.get("pageInfo")
+            if not isinstance(page_items, list) or not isinstance(page_info, dict):
+                raise self.session.shape_error(
+                    "GET", BY_QUERY, "'items' (list) and 'pageInfo' (object)", page
+                )
+            if total is None:
+                count = page.get("totalItems")
+                if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+                    raise self.session.shape_error(
+                        "GET", BY_QUERY, "'totalItems' (integer) on the first page"
+                    )
+                total = count
+            items.extend(page_items)
+            cursor = page_info.get("nextCursor")
+            if cursor is None:
+                return items, total
+            if not isinstance(cursor, str) or not cursor:
+                raise self.session.shape_error("GET", BY_QUERY, "pageInfo.nextCursor to be a string", cursor)
+            if not page_items:
+                raise self.session.shape_error(
+                    "GET", BY_QUERY, f"items on a page with a nextCursor ({filter_}, page {pages})"
+                )
+            if cursor in seen:
+                raise self.session.shape_error(
+                    "GET", BY_QUERY, f"a new cursor: nextCursor repeated ({filter_}, page {pages})"
+                )
+            # Backstop for a server minting endless fresh cursors: far more pages than totalItems allows.
+            if pages > 2 * (total // self.page_size + 1) + 10:
+                raise self.session.shape_error(
+                    "GET", BY_QUERY, f"at most about {total} items, still paging after {pages} pages"
+                )
+            seen.add(cursor)
+            params = [("cursor", cursor), *common]

@@ -1,0 +1,434 @@
+"""The HTTP transport shared by the Backstage and LiteLLM clients.
+
+One `ApiSession` per client: base URL, bearer auth, timeouts, TLS verification, a urllib3 `Retry` on the
+adapter, JSON decoding, and one error type (`ApiError`) whose text is a single line carrying the server's
+own message. Secrets never reach exception text, log lines or reprs.
+"""
+
+from __future__ import annotations
+
+import ast
+import collections
+import json
+import logging
+import re
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import requests
+import urllib3.exceptions
+from requests import Response
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from . import __version__
+
+log = logging.getLogger(__name__)
+
+# Statuses worth retrying on an idempotent GET: throttling and gateway/proxy trouble.
+RETRY_STATUSES = (429, 502, 503, 504)
+# Longest Retry-After we are willing to sleep; a proxy asking for an hour should fail the run instead.
+MAX_RETRY_AFTER = 60.0
+MAX_MESSAGE = 500
+SNIPPET = 200
+
+Params = Sequence[tuple[str, str | int | float]]
+
+
+USER_AGENT = f"catalog-sync/{__version__}"
+
+
+class ApiError(Exception):
+    """A failed call to Backstage or LiteLLM: `str()` is one line, without host, query string or headers."""
+
+    def __init__(
+        self,
+        service: str,
+        method: str,
+        endpoint: str,
+        status: int | None,
+        message: str,
+        error_type: str | None = None,
+    ) -> None:
+        self.service = service
+        self.method = method
+        self.endpoint = endpoint
+        self.status = status
+        self.message = message
+        self.error_type = error_type
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = f"{self.service} {self.method} {self.endpoint}"
+        if self.status is None:
+            return f"{where}: {self.message}"
+        return f"{where}: HTTP {self.status}: {self.message}"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keyword-style constructor: the default pickling (cls(*args)) would pass the whole text as `service`.
+        return (
+            type(self),
+            (self.service, self.method, self.endpoint, self.status, self.message, self.error_type),
+        )
+
+
+class TransportError(ApiError):
+    """The server was not reached or the exchange broke (refused, reset, timeout, DNS, TLS): status None."""
+
+
+class ResponseError(ApiError):
+    """A 2xx whose body is not the JSON that was expected (HTML page, truncated, wrong type or shape)."""
+
+
+_E = TypeVar("_E", bound=ApiError)
+
+
+# --- error message extraction ---------------------------------------------------------------------
+
+_WS = re.compile(r"\s+")
+
+
+def _one_line(text: str, limit: int = MAX_MESSAGE) -> str:
+    text = _WS.sub(" ", text).strip()
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def _unwrap(message: str, depth: int = 0) -> str:
+    """Unwrap a message that is itself a serialised dict.
+
+    LiteLLM's ProxyException stringifies the HTTPException detail: "{'error': 'User with id alice already
+    exists'}" (contracts README, /user/new 409).
+    """
+    stripped = message.strip()
+    if depth > 3 or not (stripped.startswith("{") and stripped.endswith("}")) or len(stripped) > 10_000:
+        return message
+    value: Any
+    try:
+        value = json.loads(stripped)
+    except ValueError:
+        try:
+            value = ast.literal_eval(stripped)  # literals only: never evaluates code
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            return message
+    if isinstance(value, dict):
+        for key in ("error", "message", "detail", "msg"):
+            inner = value.get(key)
+            if isinstance(inner, str) and inner.strip():
+                return _unwrap(inner, depth + 1)
+    return message
+
+
+def _validation_errors(items: list[Any]) -> str:
+    """FastAPI 422 `detail` list -> "body.user_role: Input should be ..."; several joined with "; "."""
+    parts = []
+    for item in items:
+        if isinstance(item, Mapping):
+            loc = item.get("loc")
+            where = ".".join(str(p) for p in loc) if isinstance(loc, list) else ""
+            msg = item.get("msg")
+            text = msg if isinstance(msg, str) else _compact(item)
+            parts.append(f"{where}: {text}" if where else text)
+        else:
+            parts.append(str(item))
+    return "; ".join(parts) or "validation error"
+
+
+def message_from_json(data: Any) -> tuple[str, str | None]:
+    """(message, error_type) from any error body shape seen in the contracts."""
+    if isinstance(data, Mapping):
+        err = data.get("error")
+        if isinstance(err, Mapping):
+            raw = err.get("message")
+            text = _unwrap(raw) if isinstance(raw, str) else ("" if raw is None else _compact(raw))
+            name = err.get("name")
+            if isinstance(name, str) and name:  # Backstage: {"error": {"name", "message"}, "request", ...}
+                return (f"{name}: {text}" if text else name), name
+            etype = err.get("type")  # LiteLLM ProxyException; informative only, callers switch on status
+            return (text or _compact(err)), (etype if isinstance(etype, str) else None)
+        if isinstance(err, str) and err.strip():
+            return _unwrap(err), None
+        detail = data.get("detail")
+        if isinstance(detail, str):  # plain HTTPException(detail="...")
+            return _unwrap(detail), None
+        if isinstance(detail, Mapping):  # HTTPException(detail={"error": "..."})
+            for key in ("error", "message", "msg"):
+                inner = detail.get(key)
+                if isinstance(inner, str) and inner.strip():
+                    return _unwrap(inner), None
+            return _compact(detail), None
+        if isinstance(detail, list):  # FastAPI request validation (422)
+            first = detail[0] if detail and isinstance(detail[0], Mapping) else {}
+            etype = first.get("type")
+            return _validation_errors(detail), (etype if isinstance(etype, str) else None)
+        msg = data.get("message")
+        if isinstance(msg, str) and msg.strip():
+            return _unwrap(msg), None
+    return _compact(data)[:SNIPPET], None
+
+
+def message_from_body(body: bytes, reason: str | None = None) -> tuple[str, str | None]:
+    """(message, error_type) from a raw error body: JSON of any known shape, else its first 200 chars."""
+    text = body.decode("utf-8", errors="replace")
+    if text.strip():
+        try:
+            data = json.loads(text)
+        except ValueError:
+            return _one_line(text, SNIPPET), None
+        message, etype = message_from_json(data)
+        return _one_line(message), etype
+    return (reason or "empty response body"), None
+
+
+# --- transport failures ---------------------------------------------------------------------------
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """The exception and everything it wraps: args, urllib3's `.reason`, __cause__/__context__."""
+    seen: set[int] = set()
+    stack: list[BaseException] = [exc]
+    while stack:
+        current = stack.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        nested: list[Any] = [*current.args, getattr(current, "reason", None), current.__cause__]
+        nested.append(current.__context__)
+        stack.extend(e for e in nested if isinstance(e, BaseException))
+
+
+def _describe_transport(exc: BaseException, timeout: float) -> str:
+    chain = list(_chain(exc))
+
+    def has(*types: type[BaseException]) -> BaseException | None:
+        return next((e for e in chain if isinstance(e, types)), None)
+
+    tls = has(ssl.SSLError, urllib3.exceptions.SSLError, requests.exceptions.SSLError)
+    if tls is not None:
+        inner = has(ssl.SSLError) or tls
+        return f"TLS error: {_one_line(str(inner), SNIPPET)}"
+    if has(urllib3.exceptions.NameResolutionError, socket.gaierror):
+        return "DNS lookup failed"
+    if has(ConnectionRefusedError):
+        return "connection refused"
+    if has(urllib3.exceptions.NewConnectionError):
+        return "cannot connect"
+    if has(requests.exceptions.ConnectTimeout, urllib3.exceptions.ConnectTimeoutError):
+        return f"connect timeout after {timeout:g}s"
+    if has(requests.exceptions.ReadTimeout, urllib3.exceptions.ReadTimeoutError, TimeoutError):
+        return f"read timeout after {timeout:g}s"
+    if has(ConnectionResetError, ConnectionAbortedError, BrokenPipeError):
+        return "connection reset by peer"
+    if has(requests.exceptions.ChunkedEncodingError, urllib3.exceptions.ProtocolError):
+        return "connection closed before the response was complete"
+    return f"connection error ({type(exc).__name__})"
+
+
+# --- the session ----------------------------------------------------------------------------------
+
+
+class _CappedRetry(Retry):
+    """urllib3 Retry honouring Retry-After, but never sleeping longer than MAX_RETRY_AFTER."""
+
+    def get_retry_after(self, response: Any) -> float | None:
+        value = super().get_retry_after(response)
+        return None if value is None else min(value, MAX_RETRY_AFTER)
+
+
+class _BearerAuth(requests.auth.AuthBase):
+    """Sets the Authorization header per request.
+
+    Being `session.auth` also stops requests from replacing the header with ~/.netrc credentials.
+    """
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+        r.headers["Authorization"] = f"Bearer {self._token}"
+        return r
+
+    def __repr__(self) -> str:
+        return "_BearerAuth(<redacted>)"
+
+
+class ApiSession:
+    """One `requests.Session` with base URL, auth, timeouts, retries and JSON error handling.
+
+    Retries (urllib3 `Retry` on the adapter, no hand-written loop): connect errors for any method, since the
+    request never reached the server; read errors and 429/502/503/504 for GET only, with exponential backoff
+    and Retry-After honoured. A POST is never re-sent once it may have reached the server.
+    """
+
+    def __init__(
+        self,
+        service: str,
+        base_url: str,
+        token: str,
+        *,
+        timeout: float = 30,
+        verify: bool | str = True,
+        retries: int = 3,
+        backoff_factor: float = 0.5,
+        pool_size: int = 16,
+    ) -> None:
+        if not base_url.startswith(("http://", "https://")):
+            raise ValueError(f"{service} base URL must start with http:// or https://")
+        self.service = service
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        parts = urlsplit(self.base_url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        self.host = f"{parts.hostname}:{port}"
+        self._secret = token
+        self._lock = threading.Lock()
+        self._requests: collections.Counter[str] = collections.Counter()
+
+        retry = _CappedRetry(
+            total=retries,
+            connect=retries,
+            read=retries,
+            status=retries,
+            other=0,
+            allowed_methods=frozenset({"GET"}),
+            status_forcelist=RETRY_STATUSES,
+            backoff_factor=backoff_factor,
+            respect_retry_after_header=True,
+            raise_on_status=False,  # hand back the last 503 so the server's own message reaches ApiError
+        )
+        adapter = HTTPAdapter(pool_connections=2, pool_maxsize=pool_size, max_retries=retry)
+        self._session = requests.Session()
+        self._session.mount("http://", adapter)
+        self._session.mount("https://", adapter)
+        self._session.auth = _BearerAuth(token)
+        self._session.verify = verify
+        self._session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
+
+    def __repr__(self) -> str:
+        return f"ApiSession(service={self.service!r}, base_url={self.base_url!r})"
+
+    @property
+    def requests(self) -> collections.Counter[str]:
+        """Logical requests made so far, keyed "GET /user/list" (a copy: safe to read while others send)."""
+        with self._lock:
+            return collections.Counter(self._requests)
+
+    @property
+    def total_requests(self) -> int:
+        with self._lock:
+            return sum(self._requests.values())
+
+    def close(self) -> None:
+        self._session.close()
+
+    def __enter__(self) -> ApiSession:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- requests ----------------------------------------------------------------------------------
+
+    def get_json(self, path: str, params: Params | None = None) -> Any:
+        """GET base_url+path; params are (name, value) pairs (repeatable), values URL-encoded by requests."""
+        return self._send("GET", path, params=list(params or ()), body=None)
+
+    def post_json(self, path: str, body: Any) -> Any:
+        return self._send("POST", path, params=None, body=body)
+
+    def error(self, cls: type[_E], method: str, path: str, message: str, status: int | None = None) -> _E:
+        """An error of this session's service, with any secret scrubbed from the message."""
+        return cls(self.service, method, path, status, self._scrub(message))
+
+    def shape_error(self, method: str, path: str, expected: str, got: Any = None) -> ResponseError:
+        """ResponseError for a 2xx JSON body of the wrong shape; `expected` names what was expected."""
+        message = f"unexpected response: expected {expected}"
+        if got is not None:
+            message += f", got {describe(got)}"
+        return self.error(ResponseError, method, path, message)
+
+    def _scrub(self, text: str) -> str:
+        # Defence in depth: a server echoing the credential back must not put it in our error text.
+        if len(self._secret) >= 4 and self._secret in text:
+            return text.replace(self._secret, "<redacted>")
+        return text
+
+    def _send(self, method: str, path: str, *, params: list[Any] | None, body: Any) -> Any:
+        if not path.startswith("/"):
+            raise ValueError(f"path must start with '/': {path!r}")
+        with self._lock:
+            self._requests[f"{method} {path}"] += 1
+        started = time.monotonic()
+        try:
+            resp = self._session.request(
+                method,
+                self.base_url + path,
+                params=params,
+                json=body,
+                timeout=(self.timeout, self.timeout),
+            )
+        except requests.exceptions.RequestException as exc:
+            reason = _describe_transport(exc, self.timeout)
+            # `from None`: the wrapped urllib3 frames hold the request headers, which must not reach a
+            # traceback renderer that prints locals.
+            raise self.error(TransportError, method, path, f"{reason} ({self.host})") from None
+        log.debug(
+            "%s %s %s -> %s in %.0f ms",
+            self.service,
+            method,
+            path,
+            resp.status_code,
+            (time.monotonic() - started) * 1000,
+        )
+        if not 200 <= resp.status_code < 300:
+            message, etype = message_from_body(resp.content, resp.reason)
+            raise ApiError(self.service, method, path, resp.status_code, self._scrub(message), etype)
+        return self._decode(method, path, resp)
+
+    def _decode(self, method: str, path: str, resp: Response) -> Any:
+        ctype = resp.headers.get("Content-Type", "")
+        content = resp.content
+        if "json" not in ctype.lower():
+            snippet = _one_line(content.decode("utf-8", errors="replace"), SNIPPET) or "empty body"
+            what = ctype.split(";")[0].strip() or "no content type"
+            raise self.error(
+                ResponseError, method, path, f"expected JSON, got {what}: {snippet}", resp.status_code
+            )
+        try:
+            return json.loads(content)
+        except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+            detail = f"{exc.msg} at char {exc.pos}" if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
+            raise self.error(
+                ResponseError,
+                method,
+                path,
+                f"invalid or truncated JSON ({detail}, {len(content)} bytes)",
+                resp.status_code,
+            ) from None
+
+
+def describe(value: Any) -> str:
+    """Short type description for shape errors ("a list", "null", "an object without 'users'")."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        keys = ", ".join(sorted(map(str, value))[:8])
+        return f"an object with keys [{keys}]"
+    return type(value).__name__

@@ -1,0 +1,299 @@
+"""LiteLLM admin API client: list, read, create and update users, and manage team memberships.
+
+Every write targets one user; callers decide what to write. Quirks handled here are listed in the contracts
+README (LiteLLM admin API) and referenced where the code depends on them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from .http import ApiError, ApiSession, ResponseError, describe
+from .model import LiteLLMSnapshot, LiteLLMUser
+
+PAGE_SIZE = 100  # /user/list maximum; 101 is a 422 (contracts README, /user/list)
+
+
+def _bad(endpoint: str, method: str, message: str) -> ResponseError:
+    return ResponseError("litellm", method, endpoint, None, message)
+
+
+def parse_user_row(row: Any, endpoint: str, *, method: str = "GET") -> LiteLLMUser:
+    """A user row from /user/list, /user/info (`user_info`), /user/update (`data`) or /user/new (flat).
+
+    Tolerates nulls (models/teams -> (), metadata -> {}, spend -> 0); anything of the wrong type is a
+    ResponseError naming the endpoint, since building a plan on a misread row would be worse than stopping.
+    """
+    if not isinstance(row, Mapping):
+        raise _bad(endpoint, method, f"expected a user object, got {describe(row)}")
+    user_id = row.get("user_id")
+    if not isinstance(user_id, str) or not user_id:
+        raise _bad(endpoint, method, f"user row without a string user_id (got {describe(user_id)})")
+
+    def fail(field: str, expected: str) -> ResponseError:
+        got = describe(row[field])
+        return _bad(endpoint, method, f"user {user_id!r}: {field} should be {expected}, got {got}")
+
+    def text(field: str) -> str | None:
+        value = row.get(field)
+        if value is None or isinstance(value, str):
+            return value
+        raise fail(field, "a string or null")
+
+    def number(field: str) -> float | None:
+        value = row.get(field)
+        if value is None:
+            return None
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+            return float(value)
+        raise fail(field, "a number or null")
+
+    def integer(field: str) -> int | None:
+        value = number(field)
+        if value is None:
+            return None
+        if not value.is_integer():
+            raise fail(field, "an integer or null")
+        return int(value)
+
+    def strings(field: str) -> tuple[str, ...]:
+        value = row.get(field)
+        if value is None:
+            return ()
+        if not isinstance(value, list):
+            raise fail(field, "a list of strings or null")
+        out: list[str] = []
+        for item in value:
+            # Row `teams` are ids; accept {team_id} objects too rather than misread them.
+            if field == "teams" and isinstance(item, Mapping) and isinstance(item.get("team_id"), str):
+                item = item["team_id"]
+            if not isinstance(item, str):
+                raise fail(field, "a list of strings or null")
+            out.append(item)
+        return tuple(out)
+
+    metadata = row.get("metadata")
+    if metadata is None:
+        metadata = {}
+    elif not isinstance(metadata, Mapping):
+        raise fail("metadata", "an object or null")
+    return LiteLLMUser(
+        user_id=user_id,
+        user_email=text("user_email"),
+        user_alias=text("user_alias"),
+        user_role=text("user_role"),
+        max_budget=number("max_budget"),
+        budget_duration=text("budget_duration"),
+        models=strings("models"),
+        tpm_limit=integer("tpm_limit"),
+        rpm_limit=integer("rpm_limit"),
+        metadata=dict(metadata),
+        teams=strings("teams"),
+        spend=number("spend") or 0.0,
+        key_count=integer("key_count"),
+    )
+
+
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+class LiteLLMClient:
+    """Thread-safe enough for a few workers: one pooled session, stateless methods."""
+
+    def __init__(
+        self,
+        base_url: str,
+        master_key: str,
+        *,
+        timeout: float = 30,
+        verify: bool | str = True,
+        retries: int = 3,
+        backoff_factor: float = 0.5,
+    ) -> None:
+        self.session = ApiSession(
+            "litellm",
+            base_url,
+            master_key,
+            timeout=timeout,
+            verify=verify,
+            retries=retries,
+            backoff_factor=backoff_factor,
+        )
+
+    def __repr__(self) -> str:
+        return f"LiteLLMClient(base_url={self.session.base_url!r})"
+
+    def close(self) -> None:
+        self.session.close()
+
+    def __enter__(self) -> LiteLLMClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # --- reads ------------------------------------------------------------------------------------
+
+    def list_users(self) -> LiteLLMSnapshot:
+        """Every user, page by page, plus the ids of all teams.
+
+        /user/list pages can repeat/skip users without a unique sort (contracts README, LiteLLM #15762): sort
+        by user_id, de-duplicate, and let `LiteLLMSnapshot.complete` compare unique ids with `total`.
+        """
+        before = self.session.total_requests
+        path = "/user/list"
+        users: dict[str, LiteLLMUser] = {}
+        duplicates = 0
+        total = 0
+        total_pages = 1
+        page = 1
+        while page <= total_pages:
+            params: list[tuple[str, str | int | float]] = [
+                ("page", page),
+                ("page_size", PAGE_SIZE),
+                ("sort_by", "user_id"),
+                ("sort_order", "asc"),
+            ]
+            body = self.session.get_json(path, params)
+            rows = body.get("users") if isinstance(body, dict) else None
+            if not isinstance(rows, list):
+                raise self.session.shape_error("GET", path, "an object with a 'users' list", body)
+            if page == 1:
+                count = _count(body.get("total"))
+                if count is None:
+                    raise self.session.shape_error(
+                        "GET", path, "'total' (integer) on page 1", body.get("total")
+                    )
+                total = count
+                pages = _count(body.get("total_pages"))
+                total_pages = pages if pages is not None else math.ceil(total / PAGE_SIZE)
+            if not rows:  # a page past the end is a 200 with "users": []
+                break
+            for row in rows:
+                user = parse_user_row(row, path)
+                if user.user_id in users:
+                    duplicates += 1
+                users[user.user_id] = user  # the later read is the fresher one
+            page += 1
+        teams = self._team_ids()
+        return LiteLLMSnapshot(
+            users=users,
+            total=total,
+            duplicates=duplicates,
+            teams=teams,
+            requests=self.session.total_requests - before,
+        )
+
+    def _team_ids(self) -> frozenset[str]:
+        path = "/team/list"
+        body = self.session.get_json(path)
+        if not isinstance(body, list):  # a bare array of team objects (contracts README, Teams)
+            raise self.session.shape_error("GET", path, "a list of teams", body)
+        ids: set[str] = set()
+        for team in body:
+            team_id = team.get("team_id") if isinstance(team, dict) else None
+            if not isinstance(team_id, str):
+                raise self.session.shape_error("GET", path, "team objects with a string team_id", team)
+            ids.add(team_id)
+        return frozenset(ids)
+
+    def get_user(self, user_id: str) -> LiteLLMUser | None:
+        """One user with its team ids, or None when it does not exist."""
+        if not user_id:
+            # /user/info without user_id answers with the caller's own record (contracts README).
+            raise ValueError("user_id must not be empty")
+        path = "/user/info"
+        try:
+            body = self.session.get_json(path, [("user_id", user_id)])
+        except ApiError as exc:
+            # FastAPI's bare route 404 ({"detail": "Not Found"}) means a wrong base URL, not a missing user.
+            if exc.status == 404 and not (exc.message == "Not Found" and exc.error_type is None):
+                return None
+            raise
+        info = body.get("user_info") if isinstance(body, dict) else None
+        if not isinstance(info, dict):
+            raise self.session.shape_error("GET", path, "an object with 'user_info'", body)
+        # LiteLLM <= 1.80 answers a missing user with 200 and {"user_info": {"spend": 0}} (#17437).
+        if info.get("user_id") is None:
+            return None
+        user = parse_user_row(info, path)
+        if user.user_id != user_id:
+            # A mis-encoded id ('+' read back as a space) would otherwise silently return someone else.
+            raise self.session.shape_error(
+                "GET", path, f"the record of {user_id!r}", f"user_id {user.user_id!r}"
+            )
+        return user
+
+    # --- writes -----------------------------------------------------------------------------------
+
+    def create_user(self, body: Mapping[str, Any]) -> LiteLLMUser:
+        """POST /user/new with the caller's body; never mints a key.
+
+        The returned `teams` is always (): the /user/new response reports null or [] even when memberships
+        were added (#13032), so it says nothing; read them back with `get_user` when they matter.
+        An existing user_id is an ApiError with status 409 on LiteLLM >= PR #17559; older versions answer 200
+        without changing anything (contracts README, /user/new).
+        """
+        if not isinstance(body.get("user_id"), str) or not body["user_id"]:
+            raise ValueError("create_user needs a user_id (without one the server invents a UUID)")
+        if body.get("auto_create_key", False) is not False:
+            raise ValueError("create_user never creates keys: auto_create_key must be False")
+        # auto_create_key defaults to true server-side (contracts README, /user/new).
+        payload = {**body, "auto_create_key": False}
+        path = "/user/new"
+        data = self.session.post_json(path, payload)
+        user = parse_user_row(data, path, method="POST")
+        return dataclasses.replace(user, teams=())
+
+    def update_user(self, user_id: str, fields: Mapping[str, Any]) -> LiteLLMUser:
+        """POST /user/update. It is an upsert (an unknown id creates the user): only call it for users known
+        to exist. `metadata`, when sent, replaces the stored object whole (contracts README, /user/update)."""
+        if not user_id:
+            raise ValueError("user_id must not be empty")
+        if fields.get("user_id", user_id) != user_id:
+            raise ValueError("fields must not change user_id")
+        if not set(fields) - {"user_id"}:
+            raise ValueError("update_user needs at least one field to change")
+        path = "/user/update"
+        body = self.session.post_json(path, {**fields, "user_id": user_id})
+        data = body.get("data") if isinstance(body, dict) else None
+        if data is None:
+            raise self.session.shape_error("POST", path, "an object with 'data'", body)
+        return parse_user_row(data, path, method="POST")
+
+    def add_team_member(self, team_id: str, user_id: str) -> bool:
+        """True when added, False when the user already was a member. Note: an unknown user_id is created."""
+        try:
+            self.session.post_json(
+                "/team/member_add", {"team_id": team_id, "member": {"user_id": user_id, "role": "user"}}
+            )
+        except ApiError as exc:
+            # 400 type team_member_already_in_team (contracts README, Teams); a 400 for any other reason
+            # (e.g. "premium feature") must still raise.
+            already = "already in team" in exc.message.lower()
+            if exc.status == 400 and (exc.error_type == "team_member_already_in_team" or already):
+                return False
+            raise
+        return True
+
+    def remove_team_member(self, team_id: str, user_id: str) -> bool:
+        """True when removed, False when the user was not a member."""
+        try:
+            self.session.post_json("/team/member_delete", {"team_id": team_id, "user_id": user_id})
+        except ApiError as exc:
+            # Not a member: 400 "User not found in team"; a missing team is also a 400 and must raise.
+            if exc.status == 400 and "not found in team" in exc.message.lower():
+                return False
+            raise
+        return True
+
+    def delete_users(self, user_ids: Iterable[str]) -> None:
+        """POST /user/delete. Any unknown id makes the whole call a 404 and nothing is deleted."""
+        ids = list(user_ids)
+        if not ids:
+            return
+        self.session.post_json("/user/delete", {"user_ids": ids})
