@@ -1,4 +1,4 @@
-"""The job's configuration: a YAML file, validated by pydantic (errors carry their path; JSON Schema comes free).
+"""The job's configuration: a YAML file validated by pydantic (errors carry their path; JSON Schema free).
 
 `${ENV_VAR}` in any string value is replaced from the environment before validation, so secrets stay out
 of the file. Unknown keys are errors: a typo must not silently become a default.
@@ -139,7 +139,9 @@ class Role(_Grant):
     def _group_ref(cls, value: str) -> str:
         ref = normalise_group_ref(value)
         if ref is None:
-            raise ValueError(f"{value!r} is not a group reference (name, namespace/name or group:namespace/name)")
+            raise ValueError(
+                f"{value!r} is not a group reference (name, namespace/name or group:namespace/name)"
+            )
         return value
 
     @property
@@ -269,7 +271,9 @@ def _describe(error: Mapping[str, Any]) -> str:
     if kind == "missing":
         return "is required"
     if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
-        op = {"greater_than_equal": ">=", "greater_than": ">", "less_than_equal": "<=", "less_than": "<"}[kind]
+        op = {"greater_than_equal": ">=", "greater_than": ">", "less_than_equal": "<=", "less_than": "<"}[
+            kind
+        ]
         bound = next(iter(ctx.values()), "")
         if isinstance(bound, float) and bound.is_integer():
             bound = int(bound)

@@ -204,7 +204,11 @@ def diff_user(
     adds = tuple(sorted(wanted - current_managed))
     removes = tuple(sorted(current_managed - desired.teams))
     if adds or removes:
-        changes.append(FieldChange("teams", sorted(current_managed), sorted((current_managed | set(adds)) - set(removes))))
+        changes.append(
+            FieldChange(
+                "teams", sorted(current_managed), sorted((current_managed | set(adds)) - set(removes))
+            )
+        )
     return UserDiff(tuple(changes), payload, adds, removes)
 
 
@@ -220,16 +224,26 @@ def build_plan(catalog: CatalogSnapshot, litellm: LiteLLMSnapshot, config: Confi
     conflicts: list[Conflict] = []
     for user_id, refs in sorted(resolution.duplicates.items()):
         conflicts.append(
-            Conflict("duplicate_user_id", f"{len(refs)} catalog entities map to user id {user_id}: "
-                     + ", ".join(refs), user_id=user_id, entity_ref=refs[0])
+            Conflict(
+                "duplicate_user_id",
+                f"{len(refs)} catalog entities map to user id {user_id}: " + ", ".join(refs),
+                user_id=user_id,
+                entity_ref=refs[0],
+            )
         )
 
     managed_teams = config.managed_teams()
     existing_teams = litellm.teams
     if existing_teams is not None:
         for team in sorted(managed_teams - existing_teams):
-            warnings.append(Notice("team_missing", f"team {team} named in the config does not exist in LiteLLM; "
-                                   "memberships of it are not added", team))
+            warnings.append(
+                Notice(
+                    "team_missing",
+                    f"team {team} named in the config does not exist in LiteLLM; "
+                    "memberships of it are not added",
+                    team,
+                )
+            )
 
     # Who holds which e-mail (LiteLLM treats e-mail as unique, case-insensitively: contracts README).
     email_owner: dict[str, str] = {}
@@ -246,51 +260,104 @@ def build_plan(catalog: CatalogSnapshot, litellm: LiteLLMSnapshot, config: Confi
         email = desired.user_email.lower() if desired.user_email else None
         holder = email_owner.get(email) if email else None
         if email and catalog_emails[email] > 1:
-            conflicts.append(Conflict("duplicate_email", f"{catalog_emails[email]} catalog users share the e-mail "
-                                      f"{desired.user_email}; {desired.user_id} is not synced",
-                                      desired.user_id, desired.entity_ref))
+            conflicts.append(
+                Conflict(
+                    "duplicate_email",
+                    f"{catalog_emails[email]} catalog users share the e-mail "
+                    f"{desired.user_email}; {desired.user_id} is not synced",
+                    desired.user_id,
+                    desired.entity_ref,
+                )
+            )
             continue
         if current is None:
             if holder is not None:
-                conflicts.append(Conflict("email_taken", f"e-mail {desired.user_email} is already held by LiteLLM "
-                                          f"user {holder}; {desired.user_id} is not created",
-                                          desired.user_id, desired.entity_ref))
+                conflicts.append(
+                    Conflict(
+                        "email_taken",
+                        f"e-mail {desired.user_email} is already held by LiteLLM "
+                        f"user {holder}; {desired.user_id} is not created",
+                        desired.user_id,
+                        desired.entity_ref,
+                    )
+                )
                 continue
             teams = tuple(sorted(desired.teams if existing_teams is None else desired.teams & existing_teams))
             payload = create_payload(desired, teams)
-            changes = tuple(
-                FieldChange(k, None, v) for k, v in payload.items() if k != "auto_create_key"
+            changes = tuple(FieldChange(k, None, v) for k, v in payload.items() if k != "auto_create_key")
+            creates.append(
+                Action(
+                    ActionKind.create,
+                    desired.user_id,
+                    desired.entity_ref,
+                    desired.role,
+                    changes,
+                    payload,
+                    team_adds=teams,
+                )
             )
-            creates.append(Action(ActionKind.create, desired.user_id, desired.entity_ref, desired.role,
-                                  changes, payload, team_adds=teams))
             continue
         adopt = not current.managed
         if adopt and not config.adopt_unmanaged:
-            conflicts.append(Conflict("unmanaged_user_exists", f"LiteLLM user {desired.user_id} exists but was not "
-                                      "created by catalog-sync; left untouched (set adopt_unmanaged to take it over)",
-                                      desired.user_id, desired.entity_ref))
+            conflicts.append(
+                Conflict(
+                    "unmanaged_user_exists",
+                    f"LiteLLM user {desired.user_id} exists but was not "
+                    "created by catalog-sync; left untouched (set adopt_unmanaged to take it over)",
+                    desired.user_id,
+                    desired.entity_ref,
+                )
+            )
             continue
         diff = diff_user(desired, current, managed_teams, existing_teams)
         if holder is not None and holder != desired.user_id and "user_email" in diff.payload:
-            conflicts.append(Conflict("email_taken", f"e-mail {desired.user_email} is already held by LiteLLM user "
-                                      f"{holder}; the e-mail of {desired.user_id} is not changed",
-                                      desired.user_id, desired.entity_ref))
+            conflicts.append(
+                Conflict(
+                    "email_taken",
+                    f"e-mail {desired.user_email} is already held by LiteLLM user "
+                    f"{holder}; the e-mail of {desired.user_id} is not changed",
+                    desired.user_id,
+                    desired.entity_ref,
+                )
+            )
             payload = {k: v for k, v in diff.payload.items() if k != "user_email"}
-            diff = UserDiff(tuple(c for c in diff.changes if c.field != "user_email"), payload,
-                            diff.team_adds, diff.team_removes)
+            diff = UserDiff(
+                tuple(c for c in diff.changes if c.field != "user_email"),
+                payload,
+                diff.team_adds,
+                diff.team_removes,
+            )
         if diff.empty:
             unchanged.append(desired.user_id)
             continue
-        updates.append(Action(ActionKind.update, desired.user_id, desired.entity_ref, desired.role, diff.changes,
-                              diff.payload, diff.team_adds, diff.team_removes, adopt=adopt))
+        updates.append(
+            Action(
+                ActionKind.update,
+                desired.user_id,
+                desired.entity_ref,
+                desired.role,
+                diff.changes,
+                diff.payload,
+                diff.team_adds,
+                diff.team_removes,
+                adopt=adopt,
+            )
+        )
 
     in_catalog = {d.user_id for d in resolution.desired} | set(resolution.duplicates)
     deprovisions = []
     for user in sorted(litellm.users.values(), key=lambda u: u.user_id):
         if user.managed and user.user_id not in in_catalog:
             ref = user.marker.get("entity_ref") if user.marker else user.metadata.get("backstage_entity")
-            deprovisions.append(Action(ActionKind.deprovision, user.user_id, ref if isinstance(ref, str) else None,
-                                       None, reason="not in the catalog"))
+            deprovisions.append(
+                Action(
+                    ActionKind.deprovision,
+                    user.user_id,
+                    ref if isinstance(ref, str) else None,
+                    None,
+                    reason="not in the catalog",
+                )
+            )
 
     stats = PlanStats(
         catalog_users=len(catalog.users),

@@ -127,8 +127,11 @@ def resolve(catalog: CatalogSnapshot, config: Config) -> Resolution:
     for role in config.roles:
         if role.group_ref not in catalog.groups:
             warnings.append(
-                Notice("role_group_missing", f"role group {role.group_ref} does not exist in the catalog",
-                        role.group_ref)
+                Notice(
+                    "role_group_missing",
+                    f"role group {role.group_ref} does not exist in the catalog",
+                    role.group_ref,
+                )
             )
     for ref in find_cycles(catalog.groups):
         warnings.append(Notice("group_cycle", f"group {ref} is its own ancestor (cycle in spec.parent)", ref))
@@ -139,7 +142,9 @@ def resolve(catalog: CatalogSnapshot, config: Config) -> Resolution:
         user_id = user_id_for(user, config)
         if user_id is None:
             why = "has no profile e-mail" if config.user_id.source is UserIdSource.email else "has no name"
-            unmapped.append(Notice("unmappable_user", f"{user.ref} {why}; it cannot be given a user id", user.ref))
+            unmapped.append(
+                Notice("unmappable_user", f"{user.ref} {why}; it cannot be given a user id", user.ref)
+            )
             continue
         by_id.setdefault(user_id, []).append(user)
 
@@ -150,7 +155,9 @@ def resolve(catalog: CatalogSnapshot, config: Config) -> Resolution:
             duplicates[user_id] = tuple(sorted(u.ref for u in users))
             continue
         user = users[0]
-        role = matching_role(effective_groups(user, catalog.groups, config.match_nested_groups), config.roles)
-        desired.append(desired_for(user, user_id, role, config))
+        matched = matching_role(
+            effective_groups(user, catalog.groups, config.match_nested_groups), config.roles
+        )
+        desired.append(desired_for(user, user_id, matched, config))
     desired.sort(key=lambda d: d.user_id)
     return Resolution(tuple(desired), tuple(unmapped), duplicates, tuple(warnings))

@@ -20,8 +20,9 @@ def config(**overrides: Any) -> Config:
     return parse_config(data, env={})
 
 
-def user(name: str, *groups: str, email: str | None = "", display: str | None = None,
-         namespace: str = "default") -> CatalogUser:
+def user(
+    name: str, *groups: str, email: str | None = "", display: str | None = None, namespace: str = "default"
+) -> CatalogUser:
     return CatalogUser(
         ref=f"user:{namespace}/{name}".lower(),
         name=name,
@@ -33,8 +34,9 @@ def user(name: str, *groups: str, email: str | None = "", display: str | None = 
 
 
 def group(name: str, *parents: str) -> CatalogGroup:
-    return CatalogGroup(ref=f"group:default/{name}", name=name,
-                        parents=frozenset(f"group:default/{p}" for p in parents))
+    return CatalogGroup(
+        ref=f"group:default/{name}", name=name, parents=frozenset(f"group:default/{p}" for p in parents)
+    )
 
 
 def catalog(users: list[CatalogUser], groups: list[CatalogGroup] | None = None) -> CatalogSnapshot:
@@ -43,5 +45,8 @@ def catalog(users: list[CatalogUser], groups: list[CatalogGroup] | None = None) 
 
 
 def litellm(users: list[LiteLLMUser], teams: list[str] | None = None) -> LiteLLMSnapshot:
-    return LiteLLMSnapshot(users={u.user_id: u for u in users}, total=len(users),
-                           teams=frozenset(teams) if teams is not None else None)
+    return LiteLLMSnapshot(
+        users={u.user_id: u for u in users},
+        total=len(users),
+        teams=frozenset(teams) if teams is not None else None,
+    )

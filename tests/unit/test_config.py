@@ -43,7 +43,9 @@ def test_minimal_config_gets_plugin_defaults(tmp_path: Path) -> None:
 
 
 def test_every_problem_is_reported_in_one_pass_with_its_path(tmp_path: Path) -> None:
-    text = BASE + """\
+    text = (
+        BASE
+        + """\
 roles:
   - group: ml
     max_budget: 5
@@ -56,6 +58,7 @@ roles:
 defaults:
   tpm_limit: 1.5
 """
+    )
     found = problems(tmp_path, text)
     assert "roles[2].max_budget: must be a number >= 0" in found
     assert any(p.startswith("roles[2].user_role: must be one of") for p in found)
@@ -130,9 +133,11 @@ def test_group_refs_normalise(raw: str, ref: str | None) -> None:
 
 def test_role_fields_omitted_are_not_set() -> None:
     config = parse_config(
-        {"backstage": {"base_url": "http://b", "token": "abcdefgh"},
-         "litellm": {"base_url": "http://l", "master_key": "sk-abcdefgh"},
-         "roles": [{"group": "x", "max_budget": None}]},
+        {
+            "backstage": {"base_url": "http://b", "token": "abcdefgh"},
+            "litellm": {"base_url": "http://l", "master_key": "sk-abcdefgh"},
+            "roles": [{"group": "x", "max_budget": None}],
+        },
         env={},
     )
     assert config.roles[0].model_fields_set == {"group", "max_budget"}

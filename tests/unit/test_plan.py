@@ -12,10 +12,23 @@ from catalog_sync.roles import resolve
 from tests.factories import catalog, config, group, litellm, user
 
 CFG = config(
-    defaults={"max_budget": 10, "budget_duration": "30d", "models": ["m1"], "metadata": {"src": "bs"},
-              "teams": ["everyone"]},
-    roles=[{"group": "ml", "max_budget": 200, "models": ["m1", "m2"], "teams": ["ml-team"], "tpm_limit": 1000,
-            "metadata": {"cc": "research"}}],
+    defaults={
+        "max_budget": 10,
+        "budget_duration": "30d",
+        "models": ["m1"],
+        "metadata": {"src": "bs"},
+        "teams": ["everyone"],
+    },
+    roles=[
+        {
+            "group": "ml",
+            "max_budget": 200,
+            "models": ["m1", "m2"],
+            "teams": ["ml-team"],
+            "tpm_limit": 1000,
+            "metadata": {"cc": "research"},
+        }
+    ],
 )
 GROUPS = [group("ml"), group("fin")]
 
@@ -23,10 +36,15 @@ GROUPS = [group("ml"), group("fin")]
 def managed(desired_user: Any, **fields: Any) -> LiteLLMUser:
     """A LiteLLM row exactly as a previous run would have left it."""
     base = LiteLLMUser(
-        user_id=desired_user.user_id, user_email=desired_user.user_email, user_alias=desired_user.user_alias,
-        user_role=desired_user.user_role, max_budget=desired_user.max_budget,
-        budget_duration=desired_user.budget_duration, models=desired_user.models,
-        tpm_limit=desired_user.tpm_limit, rpm_limit=desired_user.rpm_limit,
+        user_id=desired_user.user_id,
+        user_email=desired_user.user_email,
+        user_alias=desired_user.user_alias,
+        user_role=desired_user.user_role,
+        max_budget=desired_user.max_budget,
+        budget_duration=desired_user.budget_duration,
+        models=desired_user.models,
+        tpm_limit=desired_user.tpm_limit,
+        rpm_limit=desired_user.rpm_limit,
         metadata={**desired_user.metadata, MARKER_KEY: marker_for(desired_user)},
         teams=tuple(sorted(desired_user.teams)),
     )
@@ -38,7 +56,9 @@ def desired_of(cfg: Any, *users: Any) -> dict[str, Any]:
 
 
 def test_first_run_creates_everyone_with_every_field_and_no_key() -> None:
-    plan = build_plan(catalog([user("amy", "ml"), user("bo")], GROUPS), litellm([], ["everyone", "ml-team"]), CFG)
+    plan = build_plan(
+        catalog([user("amy", "ml"), user("bo")], GROUPS), litellm([], ["everyone", "ml-team"]), CFG
+    )
     assert [a.user_id for a in plan.creates] == ["amy", "bo"]
     amy = plan.creates[0].payload
     assert amy["auto_create_key"] is False
@@ -62,8 +82,14 @@ def test_second_run_is_unchanged() -> None:
 
 def test_move_to_another_group_updates_exactly_the_affected_fields() -> None:
     d = desired_of(CFG, user("amy"))
-    snap = litellm([managed(d["amy"], metadata={**d["amy"].metadata, MARKER_KEY: marker_for(d["amy"]),
-                                                "someone": "else"})], ["everyone", "ml-team"])
+    snap = litellm(
+        [
+            managed(
+                d["amy"], metadata={**d["amy"].metadata, MARKER_KEY: marker_for(d["amy"]), "someone": "else"}
+            )
+        ],
+        ["everyone", "ml-team"],
+    )
     plan = build_plan(catalog([user("amy", "ml")], GROUPS), snap, CFG)
     (action,) = plan.updates
     fields = {c.field for c in action.changes}
@@ -79,15 +105,21 @@ def test_unmanaged_user_with_same_id_is_a_conflict_unless_adopting() -> None:
     snap = litellm([stranger], ["everyone", "ml-team"])
     plan = build_plan(catalog([user("amy")], GROUPS), snap, CFG)
     assert plan.actions == () and [c.code for c in plan.conflicts] == ["unmanaged_user_exists"]
-    adopting = build_plan(catalog([user("amy")], GROUPS), snap, config(**{**CFG.model_dump(mode="json",
-                          exclude={"backstage", "litellm"}), "adopt_unmanaged": True}))
+    adopting = build_plan(
+        catalog([user("amy")], GROUPS),
+        snap,
+        config(**{**CFG.model_dump(mode="json", exclude={"backstage", "litellm"}), "adopt_unmanaged": True}),
+    )
     (action,) = adopting.updates
     assert action.adopt and action.payload["metadata"]["mine"] == 1
 
 
 def test_plugin_made_user_is_adopted_as_managed() -> None:
-    plugin_user = LiteLLMUser(user_id="amy", user_email="amy@example.com",
-                              metadata={"provisioned_by": "backstage", "backstage_entity": "user:default/amy"})
+    plugin_user = LiteLLMUser(
+        user_id="amy",
+        user_email="amy@example.com",
+        metadata={"provisioned_by": "backstage", "backstage_entity": "user:default/amy"},
+    )
     plan = build_plan(catalog([user("amy")], GROUPS), litellm([plugin_user]), CFG)
     assert plan.conflicts == ()
     (action,) = plan.updates
@@ -127,7 +159,11 @@ def test_removed_config_metadata_key_is_deleted_but_foreign_keys_kept() -> None:
     row = managed(old, metadata={**old.metadata, MARKER_KEY: marker_for(old), "foreign": True})
     new_cfg = config(defaults={"metadata": {"a": "1"}})
     (action,) = build_plan(catalog([user("amy")], GROUPS), litellm([row]), new_cfg).updates
-    assert action.payload["metadata"] == {"a": "1", "foreign": True, MARKER_KEY: action.payload["metadata"][MARKER_KEY]}
+    assert action.payload["metadata"] == {
+        "a": "1",
+        "foreign": True,
+        MARKER_KEY: action.payload["metadata"][MARKER_KEY],
+    }
     assert {c.field for c in action.changes} == {"metadata.b", f"metadata.{MARKER_KEY}"}
 
 
@@ -149,14 +185,24 @@ def test_duplicate_ids_are_conflicts_and_not_deprovisioned() -> None:
 
 # --- property: applying a plan the way LiteLLM does converges (the next plan is empty) -------------------
 
+
 def apply_like_litellm(plan: Plan, snap: LiteLLMSnapshot) -> LiteLLMSnapshot:
     users = dict(snap.users)
     for action in plan.creates:
         p = action.payload
         users[action.user_id] = LiteLLMUser(
-            user_id=action.user_id, user_email=p["user_email"], user_alias=p["user_alias"], user_role=p["user_role"],
-            max_budget=p["max_budget"], budget_duration=p["budget_duration"], models=tuple(p["models"]),
-            tpm_limit=p["tpm_limit"], rpm_limit=p["rpm_limit"], metadata=p["metadata"], teams=tuple(p["teams"]))
+            user_id=action.user_id,
+            user_email=p["user_email"],
+            user_alias=p["user_alias"],
+            user_role=p["user_role"],
+            max_budget=p["max_budget"],
+            budget_duration=p["budget_duration"],
+            models=tuple(p["models"]),
+            tpm_limit=p["tpm_limit"],
+            rpm_limit=p["rpm_limit"],
+            metadata=p["metadata"],
+            teams=tuple(p["teams"]),
+        )
     for action in plan.updates:
         row = users[action.user_id]
         fields = {k: (tuple(v) if k == "models" else v) for k, v in action.payload.items()}
@@ -170,10 +216,13 @@ memberships = st.lists(st.sampled_from(["ml", "fin", "none"]), max_size=2)
 budgets = st.one_of(st.none(), st.integers(0, 500))
 role_st = st.fixed_dictionaries(
     {"group": st.sampled_from(["ml", "fin"])},
-    optional={"max_budget": budgets, "models": st.lists(st.sampled_from(["m1", "m2", "m3"]), max_size=3),
-              "teams": st.lists(st.sampled_from(["t1", "t2"]), max_size=2),
-              "tpm_limit": st.one_of(st.none(), st.integers(0, 10)),
-              "metadata": st.dictionaries(st.sampled_from(["k1", "k2"]), st.text(max_size=3), max_size=2)},
+    optional={
+        "max_budget": budgets,
+        "models": st.lists(st.sampled_from(["m1", "m2", "m3"]), max_size=3),
+        "teams": st.lists(st.sampled_from(["t1", "t2"]), max_size=2),
+        "tpm_limit": st.one_of(st.none(), st.integers(0, 10)),
+        "metadata": st.dictionaries(st.sampled_from(["k1", "k2"]), st.text(max_size=3), max_size=2),
+    },
 )
 
 
@@ -182,17 +231,36 @@ role_st = st.fixed_dictionaries(
     people=st.dictionaries(names, memberships, max_size=6),
     roles=st.lists(role_st, max_size=2, unique_by=lambda r: r["group"]),
     default_models=st.lists(st.sampled_from(["m1", "m2"]), max_size=2),
-    prior=st.dictionaries(names, st.tuples(budgets, st.lists(st.sampled_from(["m1", "m3"]), max_size=2),
-                                           st.lists(st.sampled_from(["t1", "t2", "x"]), max_size=2)), max_size=6),
+    prior=st.dictionaries(
+        names,
+        st.tuples(
+            budgets,
+            st.lists(st.sampled_from(["m1", "m3"]), max_size=2),
+            st.lists(st.sampled_from(["t1", "t2", "x"]), max_size=2),
+        ),
+        max_size=6,
+    ),
 )
-def test_plan_then_apply_converges(people: dict[str, list[str]], roles: list[dict[str, Any]],
-                                   default_models: list[str], prior: dict[str, Any]) -> None:
+def test_plan_then_apply_converges(
+    people: dict[str, list[str]],
+    roles: list[dict[str, Any]],
+    default_models: list[str],
+    prior: dict[str, Any],
+) -> None:
     cfg = config(defaults={"models": default_models, "teams": ["t1"]}, roles=roles)
     snap_catalog = catalog([user(n, *[g for g in gs if g != "none"]) for n, gs in people.items()], GROUPS)
     # Users a previous run left in some other state, all managed, some no longer in the catalog.
-    old = [LiteLLMUser(user_id=n.lower(), user_email=f"{n.lower()}@example.com", max_budget=b, models=tuple(m),
-                       teams=tuple(t), metadata={MARKER_KEY: {"managed": True}, "foreign": 1})
-           for n, (b, m, t) in prior.items()]
+    old = [
+        LiteLLMUser(
+            user_id=n.lower(),
+            user_email=f"{n.lower()}@example.com",
+            max_budget=b,
+            models=tuple(m),
+            teams=tuple(t),
+            metadata={MARKER_KEY: {"managed": True}, "foreign": 1},
+        )
+        for n, (b, m, t) in prior.items()
+    ]
     snap = litellm(old, ["t1", "t2", "x"])
     first = build_plan(snap_catalog, snap, cfg)
     after = apply_like_litellm(first, snap)

@@ -29,7 +29,12 @@ def test_first_matching_role_in_config_order_wins() -> None:
 
 def test_omitted_role_fields_fall_back_to_defaults_and_explicit_null_is_kept() -> None:
     cfg = config(
-        defaults={"max_budget": 10, "budget_duration": "7d", "tpm_limit": 100, "metadata": {"a": "1", "b": "2"}},
+        defaults={
+            "max_budget": 10,
+            "budget_duration": "7d",
+            "tpm_limit": 100,
+            "metadata": {"a": "1", "b": "2"},
+        },
         roles=[{"group": "ml", "max_budget": None, "metadata": {"b": "ml"}}],
     )
     d = resolve(catalog([user("amy", "ml")], [group("ml")]), cfg).desired[0]
@@ -57,7 +62,10 @@ def test_group_names_match_case_insensitively() -> None:
 
 def test_cycle_terminates_and_is_reported() -> None:
     groups = [group("a", "b"), group("b", "a")]
-    assert ancestors({g.ref: g for g in groups}, ["group:default/a"]) == {"group:default/a", "group:default/b"}
+    assert ancestors({g.ref: g for g in groups}, ["group:default/a"]) == {
+        "group:default/a",
+        "group:default/b",
+    }
     res = resolve(catalog([user("x", "a")], groups), config(roles=[{"group": "b", "max_budget": 1}]))
     assert res.desired[0].max_budget == 1
     assert {w.code for w in res.warnings} == {"group_cycle"}

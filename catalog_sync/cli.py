@@ -1,0 +1,146 @@
+"""The `catalog-sync` command line.
+
+Exit codes: 0 done, nothing failed; 1 a failure (a server unreachable, some actions failed);
+2 usage or invalid config; 4 `plan --detailed-exitcode` found changes to apply.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+import structlog
+
+from catalog_sync import __version__
+from catalog_sync.config import Config, ConfigError, load_config
+from catalog_sync.job import EXIT_FAILURE, EXIT_USAGE, JobResult, run_job
+from catalog_sync.logs import configure, redact, register_secrets
+
+log = structlog.get_logger("catalog_sync.cli")
+
+CONFIG_OPTION = click.option(
+    "-c",
+    "--config",
+    "config_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The YAML config file.",
+)
+REPORT_DIR_OPTION = click.option(
+    "--report-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Write reports here instead of the config's report.dir.",
+)
+
+
+def _fail(message: str, code: int) -> None:
+    click.echo(f"catalog-sync: {redact(message)}", err=True)
+    sys.exit(code)
+
+
+def _load(path: Path) -> Config:
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            click.echo(f"{exc.source}: {redact(problem)}", err=True)
+        sys.exit(EXIT_USAGE)
+    register_secrets(config.secrets())
+    return config
+
+
+def _finish(result: JobResult) -> None:
+    click.echo(result.summary)
+    for path in result.paths:
+        click.echo(f"report: {path}")
+    sys.exit(result.exit_code)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="catalog-sync")
+@click.option(
+    "--log-format",
+    type=click.Choice(["auto", "console", "json"]),
+    default="auto",
+    show_default=True,
+    help="auto: readable on a terminal, JSON lines otherwise.",
+)
+@click.option(
+    "--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info", show_default=True
+)
+def main(log_format: str, log_level: str) -> None:
+    """Keep LiteLLM users in line with the people in a Backstage catalog."""
+    configure(log_format, log_level)
+
+
+@main.command()
+@CONFIG_OPTION
+@REPORT_DIR_OPTION
+@click.option(
+    "--detailed-exitcode", is_flag=True, help="Exit 4 when there are changes to apply (0 when none)."
+)
+def plan(config_path: Path, report_dir: Path | None, detailed_exitcode: bool) -> None:
+    """Read both sides, plan, write the report; change nothing."""
+    config = _load(config_path)
+    _finish(
+        _guarded(
+            lambda: run_job(
+                config,
+                str(config_path),
+                apply=False,
+                detailed_exitcode=detailed_exitcode,
+                report_dir=report_dir,
+            )
+        )
+    )
+
+
+@main.command()
+@CONFIG_OPTION
+@REPORT_DIR_OPTION
+@click.option("--dry-run", is_flag=True, help="Plan only: the same as `plan`.")
+def run(config_path: Path, report_dir: Path | None, dry_run: bool) -> None:
+    """Plan and apply: create and update LiteLLM users."""
+    config = _load(config_path)
+    _finish(_guarded(lambda: run_job(config, str(config_path), apply=not dry_run, report_dir=report_dir)))
+
+
+@main.command()
+@CONFIG_OPTION
+def validate(config_path: Path) -> None:
+    """Check the config offline: every problem in one pass, each with its path."""
+    config = _load(config_path)
+    click.echo(f"{config_path}: valid ({len(config.roles)} roles, {len(config.managed_teams())} teams named)")
+
+
+@main.command()
+@click.option(
+    "--report-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("demo-reports"),
+    show_default=True,
+    help="Where the demo writes its reports.",
+)
+def demo(report_dir: Path) -> None:
+    """Run plan and run against the built-in simulated Backstage and LiteLLM (no set-up needed)."""
+    from catalog_sync.demo import run_demo
+
+    sys.exit(_guarded(lambda: run_demo(report_dir, click.echo)))
+
+
+def _guarded(fn: Any) -> Any:
+    try:
+        return fn()
+    except OSError as exc:
+        _fail(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "), EXIT_FAILURE)
+    except Exception as exc:  # last resort: one line, not a traceback; details at debug level
+        log.debug("unexpected_error", exc_info=True)
+        _fail(f"internal error: {type(exc).__name__}: {exc}", EXIT_FAILURE)
+    return None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,127 @@
+"""One sync run, the imperative shell: read both sides, plan, apply (unless dry), write the report."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from catalog_sync import __version__
+from catalog_sync.apply import ActionResult, ApplyContext, Outcome, apply_plan, planned_results
+from catalog_sync.catalog import BackstageClient
+from catalog_sync.config import Config
+from catalog_sync.http import ApiError
+from catalog_sync.litellm import LiteLLMClient
+from catalog_sync.logs import redact
+from catalog_sync.plan import Plan, build_plan
+from catalog_sync.report import RunInfo, build_report, render_terminal, write_report
+
+log = structlog.get_logger("catalog_sync.job")
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_CHANGES_PENDING = 4
+
+
+@dataclass
+class JobResult:
+    exit_code: int
+    report: dict[str, Any]
+    paths: list[Path]
+    plan: Plan | None
+    summary: str
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def clients_for(config: Config) -> tuple[BackstageClient, LiteLLMClient]:
+    backstage = BackstageClient(
+        str(config.backstage.base_url),
+        config.backstage.token.get_secret_value(),
+        page_size=config.backstage.page_size,
+        user_filter=config.backstage.filter,
+        timeout=config.backstage.timeout_seconds,
+    )
+    litellm = LiteLLMClient(
+        str(config.litellm.base_url),
+        config.litellm.master_key.get_secret_value(),
+        timeout=config.litellm.timeout_seconds,
+    )
+    return backstage, litellm
+
+
+def run_job(
+    config: Config,
+    config_path: str,
+    *,
+    apply: bool,
+    detailed_exitcode: bool = False,
+    report_dir: Path | None = None,
+) -> JobResult:
+    started = _now()
+    clock = time.monotonic()
+    run = RunInfo(
+        run_id=started.strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6],
+        command="run" if apply else "plan",
+        dry_run=not apply,
+        started_at=started.isoformat(timespec="seconds"),
+        version=__version__,
+        config_path=config_path,
+        backstage_url=str(config.backstage.base_url),
+        litellm_url=str(config.litellm.base_url),
+    )
+    structlog.contextvars.bind_contextvars(run_id=run.run_id)
+    backstage, litellm = clients_for(config)
+    plan: Plan | None = None
+    results: list[ActionResult] = []
+    error: str | None = None
+    try:
+        log.info("reading_catalog", url=run.backstage_url)
+        catalog = backstage.read_snapshot()
+        log.info(
+            "catalog_read", users=len(catalog.users), groups=len(catalog.groups), requests=catalog.requests
+        )
+        log.info("reading_litellm", url=run.litellm_url)
+        users = litellm.list_users()
+        log.info("litellm_read", users=len(users.users), total=users.total, requests=users.requests)
+        plan = build_plan(catalog, users, config)
+        log.info(
+            "planned",
+            create=len(plan.creates),
+            update=len(plan.updates),
+            unchanged=len(plan.unchanged),
+            deprovision=len(plan.deprovisions),
+            conflicts=len(plan.conflicts),
+        )
+        if apply:
+            context = ApplyContext(config.managed_teams(), users.teams, config.adopt_unmanaged)
+            results = apply_plan(plan, litellm, context)
+        else:
+            results = planned_results(plan)
+    except ApiError as exc:
+        error = redact(str(exc))
+        log.error("run_failed", error=error)
+    failed = any(r.outcome is Outcome.failed for r in results)
+    if error is not None or failed:
+        exit_code = EXIT_FAILURE
+    elif detailed_exitcode and not apply and plan is not None and plan.has_changes:
+        exit_code = EXIT_CHANGES_PENDING
+    else:
+        exit_code = EXIT_OK
+    finished = _now()
+    run.finished_at = finished.isoformat(timespec="seconds")
+    run.duration_seconds = round(time.monotonic() - clock, 3)
+    run.exit_code = exit_code
+    run.requests = {"backstage": dict(backstage.session.requests), "litellm": dict(litellm.session.requests)}
+    report = build_report(run, plan, results, error)
+    paths = write_report(report, report_dir or config.report.dir, config.report.formats)
+    structlog.contextvars.unbind_contextvars("run_id")
+    return JobResult(exit_code, report, paths, plan, render_terminal(report))

@@ -1,0 +1,286 @@
+"""Run reports: a JSON document of stable shape (REPORT_VERSION), a Markdown summary, a terminal summary.
+
+The JSON shape is documented in README.md ("The report"); add fields, never rename or remove them
+without bumping REPORT_VERSION.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from catalog_sync.apply import ActionResult, Outcome
+from catalog_sync.config import ReportFormat
+from catalog_sync.plan import FieldChange, Plan
+
+REPORT_VERSION = 1
+MARKDOWN_MAX_CHANGES = 200
+
+
+@dataclass
+class RunInfo:
+    run_id: str
+    command: str  # plan | run
+    dry_run: bool
+    started_at: str  # ISO 8601, UTC
+    version: str
+    config_path: str
+    backstage_url: str
+    litellm_url: str
+    finished_at: str | None = None
+    duration_seconds: float | None = None
+    exit_code: int | None = None
+    requests: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+def public_url(url: str) -> str:
+    """A URL without user info, so credentials embedded in it never reach a report."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def _change(c: FieldChange) -> dict[str, Any]:
+    return {"field": c.field, "before": c.before, "after": c.after}
+
+
+def _action(result: ActionResult) -> dict[str, Any]:
+    a = result.action
+    return {
+        "action": a.kind.value,
+        "user_id": a.user_id,
+        "entity_ref": a.entity_ref,
+        "role": a.role,
+        "adopt": a.adopt,
+        "changes": [_change(c) for c in a.changes],
+        "team_adds": list(a.team_adds),
+        "team_removes": list(a.team_removes),
+        "outcome": result.outcome.value,
+        "error": result.error,
+        "followup": [_change(c) for c in result.followup],
+    }
+
+
+def result_label(plan: Plan | None, results: Iterable[ActionResult], error: str | None) -> str:
+    if error is not None:
+        return "error"
+    outcomes = [r.outcome for r in results if r.action in (plan.actions if plan else ())]
+    if any(o in (Outcome.failed,) for o in outcomes):
+        return "partial_failure"
+    if any(o is Outcome.applied for o in outcomes):
+        return "applied"
+    if plan is not None and plan.has_changes:
+        return "changes_planned"
+    return "no_changes"
+
+
+def build_report(
+    run: RunInfo, plan: Plan | None, results: list[ActionResult], error: str | None = None
+) -> dict[str, Any]:
+    action_results = [r for r in results if r.action.kind.value != "deprovision"]
+    deprovision = [r for r in results if r.action.kind.value == "deprovision"]
+    counts: dict[str, int] = {}
+    if plan is not None:
+        s = plan.stats
+        counts = {
+            "catalog_users": s.catalog_users,
+            "catalog_users_total": s.catalog_users_total,
+            "catalog_groups": s.catalog_groups,
+            "litellm_users": s.litellm_users,
+            "litellm_users_total": s.litellm_users_total,
+            "managed_users": s.managed_users,
+            "create": len(plan.creates),
+            "update": len(plan.updates),
+            "unchanged": len(plan.unchanged),
+            "deprovision": len(plan.deprovisions),
+            "conflicts": len(plan.conflicts) + sum(1 for r in results if r.outcome is Outcome.conflict),
+            "warnings": len(plan.warnings),
+        }
+    counts["applied"] = sum(1 for r in action_results if r.outcome is Outcome.applied)
+    counts["failed"] = sum(1 for r in action_results if r.outcome is Outcome.failed)
+    conflicts = [
+        {"code": c.code, "user_id": c.user_id, "entity_ref": c.entity_ref, "message": c.message}
+        for c in (plan.conflicts if plan else ())
+    ] + [
+        {
+            "code": "apply_conflict",
+            "user_id": r.action.user_id,
+            "entity_ref": r.action.entity_ref,
+            "message": r.error or "",
+        }
+        for r in results
+        if r.outcome is Outcome.conflict
+    ]
+    return {
+        "report_version": REPORT_VERSION,
+        "run": {
+            "run_id": run.run_id,
+            "command": run.command,
+            "dry_run": run.dry_run,
+            "started_at": run.started_at,
+            "finished_at": run.finished_at,
+            "duration_seconds": run.duration_seconds,
+            "exit_code": run.exit_code,
+            "version": run.version,
+            "config_path": run.config_path,
+            "backstage_url": public_url(run.backstage_url),
+            "litellm_url": public_url(run.litellm_url),
+            "deprovision_mode": plan.deprovision_mode if plan else None,
+        },
+        "result": result_label(plan, results, error),
+        "error": error,
+        "counts": counts,
+        "actions": [_action(r) for r in action_results],
+        "deprovision": [
+            {
+                "user_id": r.action.user_id,
+                "entity_ref": r.action.entity_ref,
+                "reason": r.action.reason,
+                "outcome": r.outcome.value,
+            }
+            for r in deprovision
+        ],
+        "conflicts": conflicts,
+        "warnings": [
+            {"code": w.code, "subject": w.subject, "message": w.message}
+            for w in (plan.warnings if plan else ())
+        ],
+        "requests": run.requests,
+    }
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, (dict, list)):
+        text = json.dumps(value, sort_keys=True, ensure_ascii=False)
+    else:
+        text = str(value)
+    text = text.replace("|", "\\|").replace("\n", " ")
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _change_line(entry: Mapping[str, Any]) -> str:
+    parts = [
+        f"`{c['field']}` {_fmt(c['before'])} → {_fmt(c['after'])}"
+        for c in entry["changes"]
+        if entry["action"] == "update"
+    ]
+    if entry["action"] == "create":
+        role = entry["role"]
+        parts = [f"role {role}"]
+    outcome = entry["outcome"]
+    mark = {"failed": " **FAILED**", "conflict": " **CONFLICT**"}.get(outcome, "")
+    line = f"- **{entry['action']}** `{entry['user_id']}`{mark}: " + "; ".join(parts)
+    if entry.get("error"):
+        line += f" — {entry['error']}"
+    return line
+
+
+def render_markdown(report: Mapping[str, Any], max_changes: int = MARKDOWN_MAX_CHANGES) -> str:
+    run = report["run"]
+    counts = report["counts"]
+    title = "catalog-sync plan" if run["dry_run"] else "catalog-sync run"
+    lines = [f"## {title}: {report['result'].replace('_', ' ')}", ""]
+    lines.append(
+        f"Run `{run['run_id']}` at {run['started_at']} (catalog-sync {run['version']}), "
+        f"deprovision mode `{run.get('deprovision_mode') or '-'}`."
+    )
+    if report.get("error"):
+        lines += ["", f"**Error:** {report['error']}"]
+    lines += ["", "| | count |", "|---|---:|"]
+    for key in (
+        "catalog_users",
+        "litellm_users",
+        "managed_users",
+        "create",
+        "update",
+        "unchanged",
+        "deprovision",
+        "conflicts",
+        "warnings",
+        "applied",
+        "failed",
+    ):
+        if key in counts:
+            lines.append(f"| {key.replace('_', ' ')} | {counts[key]} |")
+    actions = report["actions"]
+    if actions:
+        lines += ["", f"### Changes ({len(actions)})", ""]
+        ordered = sorted(
+            actions, key=lambda a: (a["outcome"] not in ("failed", "conflict"), a["action"], a["user_id"])
+        )
+        lines += [_change_line(a) for a in ordered[:max_changes]]
+        if len(actions) > max_changes:
+            lines.append(f"- … and {len(actions) - max_changes} more (see the JSON report)")
+    if report["deprovision"]:
+        lines += ["", f"### Managed users no longer in the catalog ({len(report['deprovision'])})", ""]
+        lines += [
+            f"- `{d['user_id']}` ({d['entity_ref'] or 'unknown entity'}): {d['outcome']}"
+            for d in report["deprovision"][:max_changes]
+        ]
+        if len(report["deprovision"]) > max_changes:
+            lines.append(f"- … and {len(report['deprovision']) - max_changes} more")
+    if report["conflicts"]:
+        lines += ["", f"### Conflicts ({len(report['conflicts'])})", ""]
+        lines += [f"- `{c['code']}` {c['message']}" for c in report["conflicts"][:max_changes]]
+    if report["warnings"]:
+        lines += ["", f"### Warnings ({len(report['warnings'])})", ""]
+        lines += [f"- `{w['code']}` {w['message']}" for w in report["warnings"][:max_changes]]
+        if len(report["warnings"]) > max_changes:
+            lines.append(f"- … and {len(report['warnings']) - max_changes} more")
+    return "\n".join(lines) + "\n"
+
+
+def render_terminal(report: Mapping[str, Any]) -> str:
+    c = report["counts"]
+    head = f"{report['run']['command']}: {report['result'].replace('_', ' ')}"
+    if report.get("error"):
+        return f"{head}: {report['error']}"
+    parts = [
+        f"{c.get('create', 0)} to create",
+        f"{c.get('update', 0)} to update",
+        f"{c.get('unchanged', 0)} unchanged",
+        f"{c.get('deprovision', 0)} left the catalog",
+        f"{c.get('conflicts', 0)} conflicts",
+        f"{c.get('warnings', 0)} warnings",
+    ]
+    if not report["run"]["dry_run"]:
+        parts += [f"{c['applied']} applied", f"{c['failed']} failed"]
+    return f"{head}: " + ", ".join(parts)
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_report(report: Mapping[str, Any], directory: Path, formats: Iterable[ReportFormat]) -> list[Path]:
+    """Writes <dir>/catalog-sync-<run id>.{json,md} and refreshes latest.{json,md}; returns the paths."""
+    directory.mkdir(parents=True, exist_ok=True)
+    stem = f"catalog-sync-{report['run']['run_id']}"
+    written: list[Path] = []
+    for fmt in formats:
+        if fmt is ReportFormat.json:
+            text, ext = json.dumps(report, indent=2, sort_keys=False, ensure_ascii=False) + "\n", "json"
+        else:
+            text, ext = render_markdown(report), "md"
+        path = directory / f"{stem}.{ext}"
+        _atomic_write(path, text)
+        _atomic_write(directory / f"latest.{ext}", text)
+        written.append(path)
+    return written

@@ -1,0 +1,21 @@
+"""The same end-to-end scenarios against the REAL Backstage and LiteLLM (../shared/real, or your own).
+
+Skipped unless LITELLM_URL, LITELLM_MASTER_KEY, BACKSTAGE_URL, BACKSTAGE_TOKEN and BACKSTAGE_CATALOG_FILE
+are set; CATALOG_SYNC_REQUIRE_CONTRACT=1 turns that skip into a failure (CI sets it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from tests.envs import RealEnv
+from tests.scenarios import SCENARIOS
+
+pytestmark = pytest.mark.contract
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.__name__)
+def test_scenario(scenario: Callable[[RealEnv], None], real_env: RealEnv) -> None:
+    scenario(real_env)
