@@ -1,0 +1,123 @@
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import structlog
+
+from catalog_sync.apply import Outcome, planned_results
+from catalog_sync.config import ReportFormat
+from catalog_sync.logs import configure, redact, register_secrets
+from catalog_sync.model import LiteLLMUser
+from catalog_sync.plan import build_plan
+from catalog_sync.report import (
+    REPORT_VERSION,
+    RunInfo,
+    build_report,
+    public_url,
+    render_markdown,
+    render_terminal,
+    write_report,
+)
+from tests.factories import SECRET_KEY, SECRET_TOKEN, catalog, config, litellm, user
+
+
+def run_info(**kw: object) -> RunInfo:
+    base = {
+        "run_id": "20261122T000000Z-abc123",
+        "command": "plan",
+        "dry_run": True,
+        "started_at": "2026-11-22T00:00:00+00:00",
+        "version": "0.1.0",
+        "config_path": "c.yaml",
+        "backstage_url": "https://bs.example.com",
+        "litellm_url": "https://user:pw@llm.example.com:4000/",
+    }
+    base.update(kw)
+    return RunInfo(**base)  # type: ignore[arg-type]
+
+
+def sample_report(n: int = 3) -> dict:  # type: ignore[type-arg]
+    cfg = config(roles=[{"group": "ml", "max_budget": 99}])
+    stranger = LiteLLMUser(user_id="u000", user_email="u000@example.com")
+    plan = build_plan(catalog([user(f"u{i:03d}", "ml") for i in range(n)]), litellm([stranger]), cfg)
+    return build_report(run_info(), plan, planned_results(plan))
+
+
+def test_json_report_has_the_documented_shape() -> None:
+    report = sample_report()
+    assert report["report_version"] == REPORT_VERSION
+    assert set(report) == {
+        "report_version",
+        "run",
+        "result",
+        "error",
+        "counts",
+        "actions",
+        "deprovision",
+        "conflicts",
+        "warnings",
+        "requests",
+    }
+    assert report["result"] == "changes_planned"
+    assert report["counts"]["create"] == 2 and report["counts"]["conflicts"] == 1
+    action = report["actions"][0]
+    assert set(action) == {
+        "action",
+        "user_id",
+        "entity_ref",
+        "role",
+        "adopt",
+        "changes",
+        "team_adds",
+        "team_removes",
+        "outcome",
+        "error",
+        "followup",
+    }
+    assert action["outcome"] == Outcome.planned.value
+    assert {"field": "max_budget", "before": None, "after": 99.0} in action["changes"]
+    assert report["conflicts"][0]["code"] == "unmanaged_user_exists"
+    assert report["warnings"][0]["code"] == "role_group_missing"
+    json.dumps(report)  # serialisable as is
+
+
+def test_urls_in_reports_lose_their_credentials() -> None:
+    assert sample_report()["run"]["litellm_url"] == "https://llm.example.com:4000/"
+    assert public_url("http://a:b@h/x?token=1") == "http://h/x"
+
+
+def test_markdown_summary_truncates_long_change_lists_with_a_count() -> None:
+    md = render_markdown(sample_report(30), max_changes=10)
+    assert "### Changes (29)" in md
+    assert "… and 19 more (see the JSON report)" in md
+    assert md.count("- **create**") == 10
+    assert "| create | 29 |" in md
+
+
+def test_terminal_summary_is_one_line() -> None:
+    line = render_terminal(sample_report())
+    assert "\n" not in line
+    assert line.startswith("plan: changes planned: 2 to create")
+
+
+def test_reports_are_written_with_latest_copies(tmp_path: Path) -> None:
+    report = sample_report()
+    paths = write_report(report, tmp_path / "out", [ReportFormat.json, ReportFormat.markdown])
+    assert [p.name for p in paths] == [
+        "catalog-sync-20261122T000000Z-abc123.json",
+        "catalog-sync-20261122T000000Z-abc123.md",
+    ]
+    assert json.loads((tmp_path / "out" / "latest.json").read_text()) == report
+    assert (tmp_path / "out" / "latest.md").read_text() == paths[1].read_text()
+
+
+def test_secrets_are_masked_in_log_lines_and_error_text() -> None:
+    register_secrets([SECRET_TOKEN, SECRET_KEY])
+    out = io.StringIO()
+    configure("json", "debug", stream=out)
+    structlog.get_logger("t").error("boom", detail=f"Bearer {SECRET_KEY}", nested={"k": [SECRET_TOKEN]})
+    text = out.getvalue()
+    assert SECRET_KEY not in text and SECRET_TOKEN not in text and "***" in text
+    assert redact(f"x {SECRET_TOKEN} y") == "x *** y"
