@@ -17,7 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from catalog_sync.apply import ActionResult, Outcome
 from catalog_sync.config import ReportFormat
-from catalog_sync.plan import FieldChange, Plan
+from catalog_sync.plan import ActionKind, FieldChange, Plan
 
 REPORT_VERSION = 1
 MARKDOWN_MAX_CHANGES = 200
@@ -72,10 +72,10 @@ def _action(result: ActionResult) -> dict[str, Any]:
 def result_label(plan: Plan | None, results: Iterable[ActionResult], error: str | None) -> str:
     if error is not None:
         return "error"
-    outcomes = [r.outcome for r in results if r.action in (plan.actions if plan else ())]
-    if any(o in (Outcome.failed,) for o in outcomes):
+    outcomes = {r.outcome for r in results if r.action.kind is not ActionKind.deprovision}
+    if Outcome.failed in outcomes:
         return "partial_failure"
-    if any(o is Outcome.applied for o in outcomes):
+    if Outcome.applied in outcomes:
         return "applied"
     if plan is not None and plan.has_changes:
         return "changes_planned"
@@ -85,8 +85,8 @@ def result_label(plan: Plan | None, results: Iterable[ActionResult], error: str 
 def build_report(
     run: RunInfo, plan: Plan | None, results: list[ActionResult], error: str | None = None
 ) -> dict[str, Any]:
-    action_results = [r for r in results if r.action.kind.value != "deprovision"]
-    deprovision = [r for r in results if r.action.kind.value == "deprovision"]
+    action_results = [r for r in results if r.action.kind is not ActionKind.deprovision]
+    deprovision = [r for r in results if r.action.kind is ActionKind.deprovision]
     counts: dict[str, int] = {}
     if plan is not None:
         s = plan.stats
