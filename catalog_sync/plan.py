@@ -221,6 +221,24 @@ def build_plan(catalog: CatalogSnapshot, litellm: LiteLLMSnapshot, config: Confi
     warnings.extend(
         Notice("skipped_entity", f"{s.kind} {s.ref} skipped: {s.reason}", s.ref) for s in catalog.skipped
     )
+    if not catalog.complete:
+        warnings.append(
+            Notice(
+                "catalog_incomplete",
+                f"read {len(catalog.users)} users and {len(catalog.groups)} "
+                f"groups (plus {len(catalog.skipped)} skipped) but the catalog reported "
+                f"{catalog.users_total} users and {catalog.groups_total} groups",
+            )
+        )
+    if not litellm.complete or litellm.duplicates:
+        warnings.append(
+            Notice(
+                "litellm_incomplete",
+                f"read {len(litellm.users)} distinct LiteLLM users "
+                f"({litellm.duplicates} repeated while paging) but /user/list reported "
+                f"{litellm.total}",
+            )
+        )
     conflicts: list[Conflict] = []
     for user_id, refs in sorted(resolution.duplicates.items()):
         conflicts.append(

@@ -38,6 +38,11 @@ class CliResult:
         raise AssertionError(f"no JSON report in output:\n{self.stdout}\n{self.stderr}")
 
 
+def assert_no_secrets(text: str, *secrets: str) -> None:
+    for secret in secrets:
+        assert secret not in text, "a secret was printed"
+
+
 def group_doc(name: str, parent: str | None = None, children: list[str] | None = None) -> dict[str, Any]:
     spec: dict[str, Any] = {"type": "team", "children": children or []}
     if parent:
@@ -148,6 +153,9 @@ class Env:
             check=False,
         )
         OUTPUTS.append(proc.stdout + proc.stderr)
+        assert_no_secrets(proc.stdout + proc.stderr, self.backstage_token, self.master_key)
+        for path in (self.work / "reports").glob("*"):
+            assert_no_secrets(path.read_text(), self.backstage_token, self.master_key)
         return CliResult(proc.returncode, proc.stdout, proc.stderr)
 
 

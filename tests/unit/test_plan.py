@@ -269,3 +269,11 @@ def test_plan_then_apply_converges(
     for user_id, row in after.users.items():
         assert row.metadata.get("foreign") == (1 if user_id in {o.user_id for o in old} else None)
         assert ("x" in row.teams) == ("x" in snap.users.get(user_id, LiteLLMUser(user_id)).teams)
+
+
+def test_reads_that_disagree_with_the_reported_totals_are_warned() -> None:
+    snap = replace(catalog([user("amy")], GROUPS), users_total=5)
+    users = LiteLLMSnapshot(users={}, total=3, duplicates=1)
+    codes = {w.code for w in build_plan(snap, users, CFG).warnings}
+    assert {"catalog_incomplete", "litellm_incomplete"} <= codes
+    assert not {w.code for w in build_plan(catalog([user("amy")], GROUPS), litellm([]), CFG).warnings} & codes
