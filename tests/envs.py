@@ -142,6 +142,7 @@ class Env:
             **os.environ,
             "TEST_BACKSTAGE_TOKEN": self.backstage_token,
             "TEST_LITELLM_KEY": self.master_key,
+            "PYTHONPATH": str(REPO),  # the checkout under test, whatever copy pip installed
         }
         proc = subprocess.run(
             [sys.executable, "-m", "catalog_sync", "--log-format", "json", *args],

@@ -11,6 +11,7 @@ from collections.abc import Callable
 import pytest
 
 from tests.envs import RealEnv
+from tests.quirks import QUIRKS
 from tests.scenarios import SCENARIOS
 
 pytestmark = pytest.mark.contract
@@ -19,3 +20,8 @@ pytestmark = pytest.mark.contract
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.__name__)
 def test_scenario(scenario: Callable[[RealEnv], None], real_env: RealEnv) -> None:
     scenario(real_env)
+
+
+@pytest.mark.parametrize("quirk", QUIRKS, ids=lambda q: q.__name__)
+def test_litellm_quirk(quirk: Callable[[RealEnv], None], real_env: RealEnv) -> None:
+    quirk(real_env)

@@ -1,0 +1,95 @@
+"""The command line as a user meets it: validate, exit codes, failing servers, secrets."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from tests.envs import REPO, SimEnv, assert_no_secrets, user_doc
+
+TOKEN, KEY = "cli-test-token-0123456789", "sk-cli-test-key-0123456789"
+
+
+def cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    # PYTHONPATH: the checkout under test, whatever copy pip installed
+    env = {"PATH": "/usr/bin:/bin", "BT": TOKEN, "LK": KEY, "PYTHONPATH": str(REPO)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "catalog_sync", "--log-format", "json", *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert_no_secrets(proc.stdout + proc.stderr, TOKEN, KEY)
+    return proc
+
+
+def write_config(tmp_path: Path, **over: object) -> Path:
+    data = {
+        "backstage": {"base_url": "http://127.0.0.1:9", "token": "${BT}"},
+        "litellm": {"base_url": "http://127.0.0.1:9", "master_key": "${LK}"},
+        "report": {"dir": str(tmp_path / "reports")},
+    }
+    data.update(over)
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_validate_accepts_a_good_config(tmp_path: Path) -> None:
+    proc = cli(tmp_path, "validate", "-c", str(write_config(tmp_path, roles=[{"group": "ml"}])))
+    assert proc.returncode == 0
+    assert "valid (1 roles" in proc.stdout
+
+
+def test_validate_lists_every_problem_with_its_path_and_exits_2(tmp_path: Path) -> None:
+    path = write_config(
+        tmp_path,
+        roles=[{"group": "ml"}, {"group": "x"}, {"group": "y", "max_budget": -5}],
+        defaults={"user_role": "team", "budget": 3},
+    )
+    proc = cli(tmp_path, "validate", "-c", str(path))
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert f"{path}: roles[2].max_budget: must be a number >= 0" in lines
+    assert f"{path}: defaults.budget: unknown key" in lines
+    assert any(line.startswith(f"{path}: defaults.user_role: must be one of") for line in lines)
+    assert len(lines) == 3
+    assert "Traceback" not in proc.stderr
+
+
+def test_missing_config_file_is_a_usage_error(tmp_path: Path) -> None:
+    proc = cli(tmp_path, "plan", "-c", str(tmp_path / "nope.yaml"))
+    assert proc.returncode == 2
+    assert "cannot read the file" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_unreachable_server_exits_1_with_one_line_and_a_report(tmp_path: Path) -> None:
+    proc = cli(tmp_path, "plan", "-c", str(write_config(tmp_path)))
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    summary = proc.stdout.splitlines()[0]
+    assert summary == "plan: error: backstage GET /entities/by-query: connection refused (127.0.0.1:9)"
+    report = json.loads((tmp_path / "reports" / "latest.json").read_text())
+    assert report["result"] == "error" and report["run"]["exit_code"] == 1
+    assert report["actions"] == []
+
+
+def test_wrong_tokens_exit_1_naming_the_endpoint(sim_env: SimEnv) -> None:
+    sim_env.set_catalog([user_doc("amy", [])])
+    cfg = sim_env.config()
+    sim_env.backstage_token = "wrong-token-0123456789"
+    result = sim_env.cli("plan", "-c", str(cfg))
+    assert result.code == 1
+    assert "HTTP 401" in result.stdout and "by-query" in result.stdout
+
+
+def test_help_does_not_show_secrets(tmp_path: Path) -> None:
+    proc = cli(tmp_path, "--help")
+    assert proc.returncode == 0 and "plan" in proc.stdout and "validate" in proc.stdout

@@ -1,0 +1,82 @@
+"""LiteLLM admin API behaviours the job relies on, checked the same way on the simulator and the real proxy.
+
+tests/e2e runs these against the built-in simulator, tests/contract against a real LiteLLM: when the two
+disagree the contract run fails and the simulator is what gets fixed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from tests.envs import Env
+
+BASE = {
+    "user_id": "quirk.user",
+    "user_email": "quirk.user@example.com",
+    "user_alias": "Quirk User",
+    "user_role": "internal_user",
+    "max_budget": 10.0,
+    "budget_duration": "30d",
+    "models": ["gpt-4o"],
+    "tpm_limit": 1000,
+    "rpm_limit": 10,
+    "metadata": {"owner": "someone-else", "catalog_sync": {"managed": True}},
+}
+
+
+def update_null_clears_budget_and_limits_but_not_identity(env: Env) -> None:
+    env.create_user(BASE)
+    env._post(
+        "/user/update",
+        {
+            "user_id": "quirk.user",
+            "max_budget": None,
+            "tpm_limit": None,
+            "rpm_limit": None,
+            "budget_duration": None,
+            "user_email": None,
+            "user_alias": None,
+        },
+    ).raise_for_status()
+    info = env.user_info("quirk.user")
+    assert info is not None
+    row = info["user_info"]
+    assert (row["max_budget"], row["tpm_limit"], row["rpm_limit"], row["budget_duration"]) == (
+        None,
+        None,
+        None,
+        None,
+    )
+    assert (row["user_email"], row["user_alias"]) == ("quirk.user@example.com", "Quirk User")
+
+
+def update_drops_empty_list_and_object_and_replaces_metadata(env: Env) -> None:
+    env.create_user(BASE)
+    env.update_user("quirk.user", {"models": [], "metadata": {}})
+    row = env.all_users()["quirk.user"]
+    assert row["models"] == ["gpt-4o"]
+    assert row["metadata"] == BASE["metadata"]
+    env.update_user("quirk.user", {"metadata": {"only": "this"}})
+    assert env.all_users()["quirk.user"]["metadata"] == {"only": "this"}
+
+
+def create_existing_id_is_409_and_changes_nothing(env: Env) -> None:
+    env.create_user(BASE)
+    r = env._post("/user/new", {**BASE, "auto_create_key": False, "max_budget": 99.0})
+    assert r.status_code == 409, r.text
+    assert env.all_users()["quirk.user"]["max_budget"] == 10.0
+
+
+def create_without_key_mints_none_and_missing_user_is_404(env: Env) -> None:
+    env.create_user(BASE)
+    info = env.user_info("quirk.user")
+    assert info is not None and info["keys"] == []
+    assert env.user_info("nobody.here") is None
+
+
+QUIRKS: list[Callable[[Env], None]] = [
+    update_null_clears_budget_and_limits_but_not_identity,
+    update_drops_empty_list_and_object_and_replaces_metadata,
+    create_existing_id_is_409_and_changes_nothing,
+    create_without_key_mints_none_and_missing_user_is_404,
+]
