@@ -195,6 +195,8 @@ class BackstageClient:
         verify: bool | str = True,
         retries: int = 3,
         backoff_factor: float = 0.5,
+        backoff_max: float = 30.0,
+        retry_budget: float = 120.0,
     ) -> None:
         if page_size < 1:
             raise ValueError("page_size must be at least 1 (limit=0 only counts)")
@@ -209,6 +211,8 @@ class BackstageClient:
             verify=verify,
             retries=retries,
             backoff_factor=backoff_factor,
+            backoff_max=backoff_max,
+            retry_budget=retry_budget,
         )
 
     def __repr__(self) -> str:

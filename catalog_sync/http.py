@@ -11,6 +11,7 @@ import ast
 import collections
 import json
 import logging
+import math
 import re
 import socket
 import ssl
@@ -237,11 +238,34 @@ def _describe_transport(exc: BaseException, timeout: float) -> str:
 
 
 class _CappedRetry(Retry):
-    """urllib3 Retry honouring Retry-After, but never sleeping longer than MAX_RETRY_AFTER."""
+    """urllib3 Retry honouring Retry-After (capped at MAX_RETRY_AFTER) and a total time budget.
+
+    urllib3 bounds the number of retries; `budget` also bounds the time: no retry starts once `budget`
+    seconds have passed since the first failure of the request.
+    """
+
+    budget: float = math.inf
+    first_failure: float | None = None
 
     def get_retry_after(self, response: Any) -> float | None:
         value = super().get_retry_after(response)
         return None if value is None else min(value, MAX_RETRY_AFTER)
+
+    def new(self, **kw: Any) -> _CappedRetry:
+        retry = super().new(**kw)
+        retry.budget, retry.first_failure = self.budget, self.first_failure
+        return retry
+
+    def increment(self, *args: Any, **kwargs: Any) -> _CappedRetry:
+        now = time.monotonic()
+        first = self.first_failure if self.first_failure is not None else now
+        if now - first > self.budget:
+            # Out of time: the same exit as out of attempts (urllib3 hands back the last response).
+            pool: Any = kwargs.get("_pool")
+            raise urllib3.exceptions.MaxRetryError(pool, kwargs.get("url") or "", None)
+        retry = super().increment(*args, **kwargs)
+        retry.first_failure = first
+        return retry
 
 
 class _BearerAuth(requests.auth.AuthBase):
@@ -265,8 +289,10 @@ class ApiSession:
     """One `requests.Session` with base URL, auth, timeouts, retries and JSON error handling.
 
     Retries (urllib3 `Retry` on the adapter, no hand-written loop): connect errors for any method, since the
-    request never reached the server; read errors and 429/502/503/504 for GET only, with exponential backoff
-    and Retry-After honoured. A POST is never re-sent once it may have reached the server.
+    request never reached the server; read errors and 429/502/503/504 for `retry_methods` only (GET by
+    default), with exponential backoff, jitter and Retry-After honoured, bounded in attempts and in time.
+    No other 4xx is ever retried. A client passes POST in `retry_methods` only when every POST it sends is
+    safe to repeat (LiteLLM: /user/new answers a repeat with 409, the others are idempotent).
     """
 
     def __init__(
@@ -279,6 +305,9 @@ class ApiSession:
         verify: bool | str = True,
         retries: int = 3,
         backoff_factor: float = 0.5,
+        backoff_max: float = 30.0,
+        retry_budget: float = 120.0,
+        retry_methods: frozenset[str] = frozenset({"GET"}),
         pool_size: int = 16,
     ) -> None:
         if not base_url.startswith(("http://", "https://")):
@@ -299,12 +328,15 @@ class ApiSession:
             read=retries,
             status=retries,
             other=0,
-            allowed_methods=frozenset({"GET"}),
+            allowed_methods=retry_methods,
             status_forcelist=RETRY_STATUSES,
             backoff_factor=backoff_factor,
+            backoff_max=backoff_max,
+            backoff_jitter=backoff_factor,  # spread the retries of parallel workers
             respect_retry_after_header=True,
             raise_on_status=False,  # hand back the last 503 so the server's own message reaches ApiError
         )
+        retry.budget = retry_budget
         adapter = HTTPAdapter(pool_connections=2, pool_maxsize=pool_size, max_retries=retry)
         self._session = requests.Session()
         self._session.mount("http://", adapter)

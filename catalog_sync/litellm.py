@@ -113,6 +113,8 @@ class LiteLLMClient:
         verify: bool | str = True,
         retries: int = 3,
         backoff_factor: float = 0.5,
+        backoff_max: float = 30.0,
+        retry_budget: float = 120.0,
     ) -> None:
         self.session = ApiSession(
             "litellm",
@@ -122,6 +124,11 @@ class LiteLLMClient:
             verify=verify,
             retries=retries,
             backoff_factor=backoff_factor,
+            backoff_max=backoff_max,
+            retry_budget=retry_budget,
+            # Every POST this client sends is safe to repeat: a repeated /user/new is a 409 that the applier
+            # resolves by reading the user; updates, team and key calls are idempotent (contracts README).
+            retry_methods=frozenset({"GET", "POST"}),
         )
 
     def __repr__(self) -> str:
@@ -297,3 +304,53 @@ class LiteLLMClient:
         if not ids:
             return
         self.session.post_json("/user/delete", {"user_ids": ids})
+
+    def user_keys(self, user_id: str) -> tuple[tuple[str, bool], ...] | None:
+        """(hashed token, blocked) for each of the user's keys (/user/info); None if the user is gone."""
+        if not user_id:
+            raise ValueError("user_id must not be empty")
+        path = "/user/info"
+        try:
+            body = self.session.get_json(path, [("user_id", user_id)])
+        except ApiError as exc:
+            if exc.status == 404 and not (exc.message == "Not Found" and exc.error_type is None):
+                return None
+            raise
+        info = body.get("user_info") if isinstance(body, dict) else None
+        keys = body.get("keys") if isinstance(body, dict) else None
+        if not isinstance(info, dict) or not isinstance(keys, list):
+            raise self.session.shape_error("GET", path, "an object with 'user_info' and 'keys'", body)
+        if info.get("user_id") is None:  # old versions: 200 with an empty record (#17437)
+            return None
+        out: list[tuple[str, bool]] = []
+        for key in keys:
+            token = key.get("token") if isinstance(key, dict) else None
+            if not isinstance(token, str) or not token:
+                raise self.session.shape_error("GET", path, "key objects with a string token", key)
+            out.append((token, key.get("blocked") is True))
+        return tuple(out)
+
+    def set_key_blocked(self, token: str, blocked: bool) -> bool:
+        """POST /key/block or /key/unblock with the hashed token; both are idempotent (seen on 1.106.2).
+
+        False when the key no longer exists (404 "Key not found.", seen on 1.106.2): nothing left to do.
+        """
+        try:
+            self.session.post_json("/key/block" if blocked else "/key/unblock", {"key": token})
+        except ApiError as exc:
+            if exc.status == 404 and "key not found" in exc.message.lower():
+                return False
+            raise
+        return True
+
+    def delete_user(self, user_id: str) -> bool:
+        """POST /user/delete for one user (its keys go too). False when it was already gone."""
+        try:
+            self.delete_users([user_id])
+        except ApiError as exc:
+            # A retried delete whose first attempt went through, or a user deleted by hand: 404
+            # {"detail":{"error":"User not found, passed user_id=..."}} (contracts README, /user/delete).
+            if exc.status == 404 and "not found" in exc.message.lower():
+                return False
+            raise
+        return True

@@ -74,7 +74,31 @@ def create_without_key_mints_none_and_missing_user_is_404(env: Env) -> None:
     assert env.user_info("nobody.here") is None
 
 
+def key_block_and_unblock_are_idempotent_and_a_missing_key_is_404(env: Env) -> None:
+    env.create_user(BASE)
+    token = env._post("/key/generate", {"user_id": "quirk.user"}).json()["token"]
+    for path, state in (("/key/block", True), ("/key/block", True), ("/key/unblock", False)):
+        r = env._post(path, {"key": token})
+        assert r.status_code == 200, r.text
+        info = env.user_info("quirk.user")
+        assert info is not None
+        assert [(k["token"], k["blocked"] is True) for k in info["keys"]] == [(token, state)]
+    r = env._post("/key/unblock", {"key": "0" * 64})
+    assert r.status_code == 404 and r.json()["error"]["message"] == "Key not found."
+
+
+def delete_removes_keys_and_a_repeat_is_404(env: Env) -> None:
+    env.create_user(BASE)
+    env._post("/key/generate", {"user_id": "quirk.user"}).raise_for_status()
+    assert env._post("/user/delete", {"user_ids": ["quirk.user"]}).status_code == 200
+    assert env.user_info("quirk.user") is None
+    r = env._post("/user/delete", {"user_ids": ["quirk.user"]})
+    assert r.status_code == 404 and "not found" in r.text.lower()
+
+
 QUIRKS: list[Callable[[Env], None]] = [
+    key_block_and_unblock_are_idempotent_and_a_missing_key_is_404,
+    delete_removes_keys_and_a_repeat_is_404,
     update_null_clears_budget_and_limits_but_not_identity,
     update_drops_empty_list_and_object_and_replaces_metadata,
     create_existing_id_is_409_and_changes_nothing,

@@ -236,7 +236,7 @@ def test_get_gives_up_after_retries_with_the_server_message() -> None:
 
 
 @responses.activate
-def test_post_503_is_not_retried() -> None:
+def test_post_503_is_not_retried_unless_the_client_opts_in() -> None:
     responses.post(f"{BASE}/user/new", json={"detail": "busy"}, status=503)
     with pytest.raises(ApiError) as info:
         session(retries=3).post_json("/user/new", {"user_id": "a"})
@@ -320,6 +320,26 @@ def test_live_get_retry_honours_retry_after(serve: Callable[[Handler], _Server])
     assert s.get_json("/user/list") == {"ok": True}
     assert time.monotonic() - started >= 0.9
     assert len(server.hits) == 2
+
+
+def test_live_retries_stop_when_the_time_budget_is_spent(serve: Callable[[Handler], _Server]) -> None:
+    server = serve(lambda _, n: (503, {}, b'{"detail": "upstream down"}'))
+    s = ApiSession(
+        "litellm", server.url, SECRET, retries=50, backoff_factor=0.05, backoff_max=0.1, retry_budget=0.5
+    )
+    with pytest.raises(ApiError) as info:
+        s.get_json("/user/list")
+    assert info.value.status == 503 and info.value.message == "upstream down"
+    assert 3 <= len(server.hits) < 20  # 0.5 s of 0.05-0.2 s backoffs, far short of 51 tries
+
+
+def test_live_post_retried_when_the_client_opts_in(serve: Callable[[Handler], _Server]) -> None:
+    server = serve(lambda _, n: (503, {}, b"{}") if n == 1 else (200, {}, b'{"ok": true}'))
+    s = ApiSession(
+        "litellm", server.url, SECRET, retries=2, backoff_factor=0, retry_methods=frozenset({"GET", "POST"})
+    )
+    assert s.post_json("/user/update", {"user_id": "a"}) == {"ok": True}
+    assert [h[0] for h in server.hits] == ["POST", "POST"]
 
 
 def test_live_post_503_sent_once(serve: Callable[[Handler], _Server]) -> None:

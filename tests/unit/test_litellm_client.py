@@ -1009,11 +1009,31 @@ def test_create_user_422_message() -> None:
 
 
 @responses.activate
-def test_create_user_503_is_not_retried() -> None:
+def test_create_user_503_is_retried_and_a_409_on_the_retry_reaches_the_caller() -> None:
+    # The first attempt may have created the user: the retry's 409 says so, and the applier then reads it.
     responses.post(f"{BASE}/user/new", body="<html>503 Service Unavailable</html>", status=503)
+    responses.post(f"{BASE}/user/new", json=USER_NEW_409_ID, status=409)
     with pytest.raises(ApiError) as info:
         client().create_user({"user_id": "alice"})
+    assert info.value.status == 409
+    assert len(responses.calls) == 2
+
+
+@responses.activate
+def test_create_user_gives_up_after_the_configured_retries() -> None:
+    for _ in range(3):
+        responses.post(f"{BASE}/user/new", body="<html>503 Service Unavailable</html>", status=503)
+    with pytest.raises(ApiError) as info:
+        LiteLLMClient(BASE, KEY, backoff_factor=0, retries=2).create_user({"user_id": "alice"})
     assert info.value.status == 503 and info.value.message == "<html>503 Service Unavailable</html>"
+    assert len(responses.calls) == 3
+
+
+@responses.activate
+def test_create_user_422_is_never_retried() -> None:
+    responses.post(f"{BASE}/user/new", json=USER_NEW_422, status=422)
+    with pytest.raises(ApiError):
+        client().create_user({"user_id": "erin", "user_role": "superhero"})
     assert len(responses.calls) == 1
 
 
