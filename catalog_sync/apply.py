@@ -1,4 +1,4 @@
-"""The applier: carries out a plan's creates and updates against LiteLLM, one user at a time.
+"""The applier: carries out a plan's actions against LiteLLM, a few users at a time.
 
 One user's failure never stops the others; every action ends with a recorded outcome.
 """
@@ -6,15 +6,27 @@ One user's failure never stops the others; every action ends with a recorded out
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
 from enum import Enum
 from typing import Any, Protocol
 
 import structlog
 
 from catalog_sync.http import ApiError
-from catalog_sync.model import LiteLLMUser
-from catalog_sync.plan import Action, ActionKind, FieldChange, Plan, UserDiff, diff_user
+from catalog_sync.model import MARKER_KEY, LiteLLMUser
+from catalog_sync.plan import (
+    MARKER_VERSION,
+    Action,
+    ActionKind,
+    FieldChange,
+    Plan,
+    UserDiff,
+    blocked_keys,
+    blocked_record,
+    diff_user,
+)
 from catalog_sync.roles import DesiredUser
 
 log = structlog.get_logger("catalog_sync.apply")
@@ -26,6 +38,8 @@ class Outcome(str, Enum):
     failed = "failed"
     conflict = "conflict"  # found at apply time (a 409 on a user that is not ours)
     reported = "reported"  # deprovisioning in report mode
+    withheld = "withheld"  # deprovisioning not done: the reads could not be trusted
+    blocked_by_guard = "blocked_by_guard"  # a guard tripped: nothing was applied
 
 
 @dataclass(frozen=True)
@@ -43,6 +57,9 @@ class UserWriter(Protocol):
     def update_user(self, user_id: str, fields: dict[str, Any]) -> LiteLLMUser: ...
     def add_team_member(self, team_id: str, user_id: str) -> bool: ...
     def remove_team_member(self, team_id: str, user_id: str) -> bool: ...
+    def user_keys(self, user_id: str) -> tuple[tuple[str, bool], ...] | None: ...
+    def set_key_blocked(self, token: str, blocked: bool) -> bool: ...
+    def delete_user(self, user_id: str) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -50,12 +67,26 @@ class ApplyContext:
     managed_teams: frozenset[str]
     existing_teams: frozenset[str] | None
     adopt_unmanaged: bool
+    concurrency: int = 1
+    clock: Callable[[], str] = field(default=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
 
 
 def planned_results(plan: Plan) -> list[ActionResult]:
-    results = [ActionResult(a, Outcome.planned) for a in plan.actions]
-    results += [ActionResult(a, Outcome.reported) for a in plan.deprovisions]
-    return results
+    """Outcomes of a run that applies nothing: every action planned, deprovisioning reported or withheld."""
+    results = [ActionResult(a, Outcome.planned) for a in plan.creates + plan.updates]
+    return results + _listed_deprovisions(plan, applying=False)
+
+
+def _listed_deprovisions(plan: Plan, applying: bool) -> list[ActionResult]:
+    out = []
+    for a in plan.deprovisions:
+        if plan.deprovision_withheld is not None:
+            out.append(ActionResult(a, Outcome.withheld, plan.deprovision_withheld))
+        elif a.kind is ActionKind.deprovision:
+            out.append(ActionResult(a, Outcome.reported))
+        elif not applying:
+            out.append(ActionResult(a, Outcome.planned))
+    return out
 
 
 def apply_plan(
@@ -64,22 +95,32 @@ def apply_plan(
     context: ApplyContext,
     on_result: Callable[[ActionResult], None] | None = None,
 ) -> list[ActionResult]:
-    results: list[ActionResult] = []
-    for action in plan.actions:
-        desired = plan.desired[action.user_id]
+    """Applies every action, `context.concurrency` at a time; results come back in plan order."""
+
+    def one(action: Action) -> ActionResult:
         try:
             if action.kind is ActionKind.create:
-                result = _create(action, desired, client, context)
-            else:
+                result = _create(action, plan.desired[action.user_id], client, context)
+            elif action.kind is ActionKind.update:
                 result = _update(action, client)
+            elif action.kind is ActionKind.block:
+                result = _block(action, client, context)
+            else:
+                result = _delete(action, client)
         except ApiError as exc:
             result = ActionResult(action, Outcome.failed, str(exc))
         _log_result(result)
-        results.append(result)
         if on_result is not None:
             on_result(result)
-    results += [ActionResult(a, Outcome.reported) for a in plan.deprovisions]
-    return results
+        return result
+
+    actions = plan.actions
+    if context.concurrency <= 1 or len(actions) <= 1:
+        results = [one(a) for a in actions]
+    else:
+        with ThreadPoolExecutor(max_workers=context.concurrency, thread_name_prefix="apply") as pool:
+            results = list(pool.map(one, actions))
+    return results + _listed_deprovisions(plan, applying=True)
 
 
 def _log_result(result: ActionResult) -> None:
@@ -131,8 +172,58 @@ def _after_conflict(
 
 
 def _update(action: Action, client: UserWriter) -> ActionResult:
+    # A returning person whom the job blocked: their keys first, so that a run killed in between still
+    # finds the blocked record next time and finishes (unblocking is idempotent).
+    for token in action.key_unblocks:
+        client.set_key_blocked(token, False)
     diff = UserDiff(action.changes, action.payload, action.team_adds, action.team_removes)
     return _result(action, _write(action.user_id, diff, client))
+
+
+def _block(action: Action, client: UserWriter, context: ApplyContext) -> ActionResult:
+    """Budget 0 and every key blocked, the previous budget and the keys it blocked kept in the marker.
+
+    Three steps, each safe to repeat: (1) one update writes budget 0 and the record with done=false,
+    (2) the recorded keys are blocked, (3) the record is marked done. A run killed after (1) or (2)
+    leaves a record that the next plan finishes.
+    """
+    current = client.get_user(action.user_id)
+    if current is None:
+        return ActionResult(action, Outcome.applied, "already gone from LiteLLM")
+    if not current.managed:
+        return ActionResult(action, Outcome.conflict, "no longer carries the catalog-sync marker; left as is")
+    keys = client.user_keys(action.user_id) or ()
+    unblocked = [token for token, blocked in keys if not blocked]
+    record = dict(blocked_record(current) or {})
+    if record:
+        record["keys"] = sorted(set(blocked_keys(record)) | set(unblocked))
+    else:
+        record = {"at": context.clock(), "max_budget": current.max_budget, "keys": sorted(unblocked)}
+    record["done"] = False
+    marker = dict(current.marker or {"managed": True, "version": MARKER_VERSION})
+    marker.setdefault("entity_ref", action.entity_ref)
+    marker["blocked"] = record
+    metadata = {**current.metadata, MARKER_KEY: marker}
+    client.update_user(action.user_id, {"max_budget": 0, "metadata": metadata})
+    for token in record["keys"]:
+        client.set_key_blocked(token, True)
+    marker["blocked"] = {**record, "done": True}
+    client.update_user(action.user_id, {"metadata": {**current.metadata, MARKER_KEY: marker}})
+    changes = (
+        FieldChange("max_budget", current.max_budget, 0.0),
+        FieldChange("keys_blocked", None, len(record["keys"])),
+    )
+    return ActionResult(action, Outcome.applied, followup=changes)
+
+
+def _delete(action: Action, client: UserWriter) -> ActionResult:
+    current = client.get_user(action.user_id)
+    if current is None:
+        return ActionResult(action, Outcome.applied, "already gone from LiteLLM")
+    if not current.managed:
+        return ActionResult(action, Outcome.conflict, "no longer carries the catalog-sync marker; left as is")
+    client.delete_user(action.user_id)
+    return ActionResult(action, Outcome.applied)
 
 
 def _result(action: Action, errors: list[str], followup: tuple[FieldChange, ...] = ()) -> ActionResult:

@@ -1,7 +1,8 @@
 """The `catalog-sync` command line.
 
-Exit codes: 0 done, nothing failed; 1 a failure (a server unreachable, some actions failed);
-2 usage or invalid config; 4 `plan --detailed-exitcode` found changes to apply.
+Exit codes: 0 done, nothing failed; 1 a failure (a server unreachable, some actions failed, another run
+holds the lock); 2 usage or invalid config; 3 a guard tripped and nothing was applied; 4
+`plan --detailed-exitcode` found changes to apply.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import structlog
 from catalog_sync import __version__
 from catalog_sync.config import Config, ConfigError, load_config
 from catalog_sync.job import EXIT_FAILURE, EXIT_USAGE, JobResult, run_job
+from catalog_sync.lock import LockHeld, default_lock_path, run_lock
 from catalog_sync.logs import configure, redact, register_secrets
 
 log = structlog.get_logger("catalog_sync.cli")
@@ -102,10 +104,24 @@ def plan(config_path: Path, report_dir: Path | None, detailed_exitcode: bool) ->
 @CONFIG_OPTION
 @REPORT_DIR_OPTION
 @click.option("--dry-run", is_flag=True, help="Plan only: the same as `plan`.")
-def run(config_path: Path, report_dir: Path | None, dry_run: bool) -> None:
-    """Plan and apply: create and update LiteLLM users."""
+@click.option(
+    "--force", is_flag=True, help="Apply even if a guard (max_deprovision, max_changes) trips; reported."
+)
+@click.option(
+    "--wait-for-lock", is_flag=True, help="Wait for another run to finish instead of exiting 1."
+)
+def run(config_path: Path, report_dir: Path | None, dry_run: bool, force: bool, wait_for_lock: bool) -> None:
+    """Plan and apply: create, update and deprovision LiteLLM users."""
     config = _load(config_path)
-    _finish(_guarded(lambda: run_job(config, str(config_path), apply=not dry_run, report_dir=report_dir)))
+    if dry_run:
+        _finish(_guarded(lambda: run_job(config, str(config_path), apply=False, report_dir=report_dir)))
+    lock_path = config.lock_file or default_lock_path(str(config.litellm.base_url))
+
+    def locked() -> JobResult:
+        with run_lock(lock_path, wait=wait_for_lock):
+            return run_job(config, str(config_path), apply=True, report_dir=report_dir, force=force)
+
+    _finish(_guarded(locked))
 
 
 @main.command()
@@ -134,6 +150,8 @@ def demo(report_dir: Path) -> None:
 def _guarded(fn: Any) -> Any:
     try:
         return fn()
+    except LockHeld as exc:
+        _fail(str(exc), EXIT_FAILURE)
     except OSError as exc:
         _fail(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "), EXIT_FAILURE)
     except Exception as exc:  # last resort: one line, not a traceback; details at debug level

@@ -47,6 +47,10 @@ class BackstageConfig(_Strict):
     )
     page_size: int = Field(default=500, ge=1, le=10000, description="Entities per by-query page")
     timeout_seconds: float = Field(default=30, gt=0, le=600)
+    ca_bundle: Path | None = Field(default=None, description="PEM file of CAs to trust (an internal CA)")
+    tls_verify: bool = Field(
+        default=True, description="false turns certificate checks off: insecure, logged loudly on every run"
+    )
 
     @field_validator("filter")
     @classmethod
@@ -69,6 +73,26 @@ class LiteLLMConfig(_Strict):
     base_url: AnyHttpUrl = Field(description="LiteLLM proxy root, e.g. https://llm.example.com")
     master_key: SecretStr = Field(description="LiteLLM master key (use ${ENV_VAR})")
     timeout_seconds: float = Field(default=30, gt=0, le=600)
+    ca_bundle: Path | None = Field(default=None, description="PEM file of CAs to trust (an internal CA)")
+    tls_verify: bool = Field(
+        default=True, description="false turns certificate checks off: insecure, logged loudly on every run"
+    )
+
+
+class HttpConfig(_Strict):
+    """Retries for both servers: connection errors, timeouts, 429, 502, 503, 504; never another 4xx."""
+
+    retries: int = Field(default=4, ge=0, le=20, description="Retries after the first attempt")
+    backoff_seconds: float = Field(
+        default=0.5, ge=0, le=60, description="First backoff; doubles each retry, with jitter"
+    )
+    backoff_max_seconds: float = Field(default=30, ge=0, le=600, description="Longest single backoff")
+    retry_budget_seconds: float = Field(
+        default=120,
+        gt=0,
+        le=3600,
+        description="No retry starts once this long has passed since the first failure",
+    )
 
 
 class UserIdSource(str, Enum):
@@ -153,13 +177,48 @@ class Role(_Grant):
 
 class DeprovisionMode(str, Enum):
     report = "report"
+    block = "block"
+    delete = "delete"
+
+
+# A count ("25") or a percentage ("10%") of the managed users.
+_LIMIT = re.compile(r"^(?:0|[1-9][0-9]*)(?:\.[0-9]+)?%$")
 
 
 class DeprovisionConfig(_Strict):
     mode: DeprovisionMode = Field(
         default=DeprovisionMode.report,
-        description="report: list managed users who left the catalog, change nothing",
+        description="report: list managed users who left the catalog; block: budget 0 and keys blocked, "
+        "reversibly; delete: /user/delete, which deletes their keys too",
     )
+    protect: list[Annotated[str, Field(min_length=1)]] = Field(
+        default_factory=list,
+        description="User ids or shell-style patterns (svc-*) the job never creates, changes or deprovisions",
+    )
+
+
+class GuardsConfig(_Strict):
+    """Checked before anything is applied; a tripped guard applies nothing and exits 3 (--force overrides)."""
+
+    max_deprovision: Annotated[int, Field(ge=0)] | str = Field(
+        default="10%", description="Most users blocked or deleted in one run: a count or a % of managed users"
+    )
+    max_changes: Annotated[int, Field(ge=0)] | None = Field(
+        default=None, description="Most creates + updates + deprovisions in one run (null: no limit)"
+    )
+
+    @field_validator("max_deprovision")
+    @classmethod
+    def _limit(cls, value: int | str) -> int | str:
+        if isinstance(value, str) and not _LIMIT.match(value.strip()):
+            raise ValueError("must be a whole number >= 0 or a percentage like 10%")
+        return value.strip() if isinstance(value, str) else value
+
+    def deprovision_limit(self, managed_users: int) -> int:
+        value = self.max_deprovision
+        if isinstance(value, int):
+            return value
+        return int(float(value[:-1]) * managed_users / 100)
 
 
 class ReportFormat(str, Enum):
@@ -185,6 +244,14 @@ class Config(_Strict):
         default=False, description="Take over LiteLLM users with a matching id that the job did not create"
     )
     deprovision: DeprovisionConfig = Field(default_factory=DeprovisionConfig)
+    guards: GuardsConfig = Field(default_factory=GuardsConfig)
+    concurrency: int = Field(default=4, ge=1, le=64, description="LiteLLM writes in flight at once")
+    http: HttpConfig = Field(default_factory=HttpConfig)
+    lock_file: Path | None = Field(
+        default=None,
+        description="File locked while `run` applies, so two runs cannot both write "
+        "(default: one per LiteLLM URL in the temp directory)",
+    )
     report: ReportConfig = Field(default_factory=ReportConfig)
 
     @model_validator(mode="after")

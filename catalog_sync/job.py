@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,7 @@ from catalog_sync.config import Config
 from catalog_sync.http import ApiError
 from catalog_sync.litellm import LiteLLMClient
 from catalog_sync.logs import redact
-from catalog_sync.plan import Plan, build_plan
+from catalog_sync.plan import GuardTrip, Plan, build_plan, check_guards
 from catalog_sync.report import RunInfo, build_report, render_terminal, write_report
 
 log = structlog.get_logger("catalog_sync.job")
@@ -26,6 +26,7 @@ log = structlog.get_logger("catalog_sync.job")
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
+EXIT_GUARD = 3
 EXIT_CHANGES_PENDING = 4
 
 
@@ -42,18 +43,40 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def _verify(service: str, tls_verify: bool, ca_bundle: Path | None) -> bool | str:
+    if not tls_verify:
+        log.warning(
+            "tls_verification_disabled",
+            service=service,
+            detail="certificates are NOT checked: anyone on the path can read the credentials",
+        )
+        return False
+    return str(ca_bundle) if ca_bundle is not None else True
+
+
 def clients_for(config: Config) -> tuple[BackstageClient, LiteLLMClient]:
+    retry: dict[str, Any] = {
+        "retries": config.http.retries,
+        "backoff_factor": config.http.backoff_seconds,
+        "backoff_max": config.http.backoff_max_seconds,
+        "retry_budget": config.http.retry_budget_seconds,
+    }
+    bs, ll = config.backstage, config.litellm
     backstage = BackstageClient(
-        str(config.backstage.base_url),
-        config.backstage.token.get_secret_value(),
-        page_size=config.backstage.page_size,
-        user_filter=config.backstage.filter,
-        timeout=config.backstage.timeout_seconds,
+        str(bs.base_url),
+        bs.token.get_secret_value(),
+        page_size=bs.page_size,
+        user_filter=bs.filter,
+        timeout=bs.timeout_seconds,
+        verify=_verify("backstage", bs.tls_verify, bs.ca_bundle),
+        **retry,
     )
     litellm = LiteLLMClient(
-        str(config.litellm.base_url),
-        config.litellm.master_key.get_secret_value(),
-        timeout=config.litellm.timeout_seconds,
+        str(ll.base_url),
+        ll.master_key.get_secret_value(),
+        timeout=ll.timeout_seconds,
+        verify=_verify("litellm", ll.tls_verify, ll.ca_bundle),
+        **retry,
     )
     return backstage, litellm
 
@@ -65,6 +88,7 @@ def run_job(
     apply: bool,
     detailed_exitcode: bool = False,
     report_dir: Path | None = None,
+    force: bool = False,
 ) -> JobResult:
     started = _now()
     clock = time.monotonic()
@@ -83,6 +107,7 @@ def run_job(
     plan: Plan | None = None
     results: list[ActionResult] = []
     error: str | None = None
+    trips: tuple[GuardTrip, ...] = ()
     try:
         log.info("reading_catalog", url=run.backstage_url)
         catalog = backstage.read_snapshot()
@@ -101,17 +126,29 @@ def run_job(
             deprovision=len(plan.deprovisions),
             conflicts=len(plan.conflicts),
         )
-        if apply:
-            context = ApplyContext(config.managed_teams(), users.teams, config.adopt_unmanaged)
+        trips = check_guards(plan, config)
+        for trip in trips:
+            log.warning("guard_tripped", guard=trip.guard, detail=trip.message, forced=force)
+        if apply and (force or not trips):
+            context = ApplyContext(
+                config.managed_teams(), users.teams, config.adopt_unmanaged, concurrency=config.concurrency
+            )
             results = apply_plan(plan, litellm, context)
         else:
             results = planned_results(plan)
+            if apply:  # a guard tripped: nothing at all is applied
+                results = [
+                    replace(r, outcome=Outcome.blocked_by_guard) if r.outcome is Outcome.planned else r
+                    for r in results
+                ]
     except ApiError as exc:
         error = redact(str(exc))
         log.error("run_failed", error=error)
     failed = any(r.outcome is Outcome.failed for r in results)
     if error is not None or failed:
         exit_code = EXIT_FAILURE
+    elif trips and not force:
+        exit_code = EXIT_GUARD
     elif detailed_exitcode and not apply and plan is not None and plan.has_changes:
         exit_code = EXIT_CHANGES_PENDING
     else:
@@ -121,7 +158,7 @@ def run_job(
     run.duration_seconds = round(time.monotonic() - clock, 3)
     run.exit_code = exit_code
     run.requests = {"backstage": dict(backstage.session.requests), "litellm": dict(litellm.session.requests)}
-    report = build_report(run, plan, results, error)
+    report = build_report(run, plan, results, error, guards=(trips, force))
     paths = write_report(report, report_dir or config.report.dir, config.report.formats)
     structlog.contextvars.unbind_contextvars("run_id")
     return JobResult(exit_code, report, paths, plan, render_terminal(report))

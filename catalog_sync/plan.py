@@ -6,6 +6,7 @@ unchanged users and conflicts. The applier executes it; the report renders it.
 
 from __future__ import annotations
 
+import fnmatch
 import math
 from collections import Counter
 from collections.abc import Mapping
@@ -26,7 +27,13 @@ MARKER_VERSION = 1
 class ActionKind(str, Enum):
     create = "create"
     update = "update"
-    deprovision = "deprovision"
+    deprovision = "deprovision"  # left the catalog; deprovision.mode: report only lists it
+    block = "block"  # left the catalog; budget 0 and keys blocked, reversibly
+    delete = "delete"  # left the catalog; /user/delete (keys too)
+
+
+# The proxy's own pseudo-user, created by /team/new (contracts README, /user/list): never ours to touch.
+ALWAYS_PROTECTED = ("default_user_id",)
 
 
 @dataclass(frozen=True)
@@ -49,6 +56,8 @@ class Action:
     team_removes: tuple[str, ...] = ()
     adopt: bool = False
     reason: str | None = None
+    # Keys this job blocked when it blocked the user, unblocked again when the person returns.
+    key_unblocks: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -80,11 +89,19 @@ class Plan:
     stats: PlanStats
     desired: Mapping[str, DesiredUser]
     deprovision_mode: str = "report"
+    # Why no deprovisioning may happen this run (incomplete or suspicious reads); None when it may.
+    deprovision_withheld: str | None = None
+
+    @property
+    def deprovisions_to_apply(self) -> tuple[Action, ...]:
+        if self.deprovision_withheld is not None:
+            return ()
+        return tuple(a for a in self.deprovisions if a.kind is not ActionKind.deprovision)
 
     @property
     def actions(self) -> tuple[Action, ...]:
-        """What `run` applies (deprovisioning in report mode only lists)."""
-        return self.creates + self.updates
+        """What `run` applies (deprovisioning in report mode, or withheld, only lists)."""
+        return self.creates + self.updates + self.deprovisions_to_apply
 
     @property
     def has_changes(self) -> bool:
@@ -270,10 +287,20 @@ def build_plan(catalog: CatalogSnapshot, litellm: LiteLLMSnapshot, config: Confi
             email_owner.setdefault(user.user_email.lower(), user.user_id)
     catalog_emails = Counter(d.user_email.lower() for d in resolution.desired if d.user_email)
 
+    protect = (*ALWAYS_PROTECTED, *config.deprovision.protect)
     creates: list[Action] = []
     updates: list[Action] = []
     unchanged: list[str] = []
     for desired in resolution.desired:
+        if is_protected(desired.user_id, protect):
+            warnings.append(
+                Notice(
+                    "protected_user",
+                    f"{desired.user_id} ({desired.entity_ref}) matches deprovision.protect; left untouched",
+                    desired.user_id,
+                )
+            )
+            continue
         current = litellm.users.get(desired.user_id)
         email = desired.user_email.lower() if desired.user_email else None
         holder = email_owner.get(email) if email else None
@@ -348,6 +375,7 @@ def build_plan(catalog: CatalogSnapshot, litellm: LiteLLMSnapshot, config: Confi
         if diff.empty:
             unchanged.append(desired.user_id)
             continue
+        blocked = blocked_record(current)
         updates.append(
             Action(
                 ActionKind.update,
@@ -359,23 +387,21 @@ def build_plan(catalog: CatalogSnapshot, litellm: LiteLLMSnapshot, config: Confi
                 diff.team_adds,
                 diff.team_removes,
                 adopt=adopt,
+                reason="back in the catalog: unblocked" if blocked is not None else None,
+                key_unblocks=blocked_keys(blocked),
             )
         )
 
-    in_catalog = {d.user_id for d in resolution.desired} | set(resolution.duplicates)
-    deprovisions = []
-    for user in sorted(litellm.users.values(), key=lambda u: u.user_id):
-        if user.managed and user.user_id not in in_catalog:
-            ref = user.marker.get("entity_ref") if user.marker else user.metadata.get("backstage_entity")
-            deprovisions.append(
-                Action(
-                    ActionKind.deprovision,
-                    user.user_id,
-                    ref if isinstance(ref, str) else None,
-                    None,
-                    reason="not in the catalog",
-                )
+    deprovisions = _deprovisions(catalog, litellm, resolution.desired, resolution.duplicates, config, protect)
+    withheld = _withheld(catalog, litellm)
+    if withheld is not None and deprovisions:
+        warnings.append(
+            Notice(
+                "deprovision_withheld",
+                f"{len(deprovisions)} managed users are not in the catalog, but no deprovisioning is "
+                f"done this run: {withheld}",
             )
+        )
 
     stats = PlanStats(
         catalog_users=len(catalog.users),
@@ -395,4 +421,108 @@ def build_plan(catalog: CatalogSnapshot, litellm: LiteLLMSnapshot, config: Confi
         stats=stats,
         desired={d.user_id: d for d in resolution.desired},
         deprovision_mode=config.deprovision.mode.value,
+        deprovision_withheld=withheld,
     )
+
+
+def is_protected(user_id: str, patterns: tuple[str, ...]) -> bool:
+    uid = user_id.lower()
+    return any(fnmatch.fnmatchcase(uid, p.lower()) for p in patterns)
+
+
+def blocked_record(user: LiteLLMUser) -> Mapping[str, Any] | None:
+    """The job's record of having blocked this user (in its marker), or None."""
+    record = user.marker.get("blocked") if user.marker else None
+    return record if isinstance(record, Mapping) else None
+
+
+def blocked_keys(record: Mapping[str, Any] | None) -> tuple[str, ...]:
+    keys = record.get("keys") if record else None
+    return tuple(k for k in keys if isinstance(k, str)) if isinstance(keys, list) else ()
+
+
+def _withheld(catalog: CatalogSnapshot, litellm: LiteLLMSnapshot) -> str | None:
+    """Why the reads cannot be trusted to say who left (ssosync #278/#88 in contracts/peers.md), or None."""
+    if not catalog.users:
+        return "the catalog returned no usable users at all"
+    if not catalog.complete:
+        return (
+            f"the catalog read is incomplete ({len(catalog.users)} users, {len(catalog.groups)} groups and "
+            f"{len(catalog.skipped)} skipped entities read; {catalog.users_total} users and "
+            f"{catalog.groups_total} groups reported)"
+        )
+    if litellm.duplicates:
+        return f"/user/list repeated {litellm.duplicates} rows while paging"
+    if not litellm.complete:
+        return f"/user/list gave {len(litellm.users)} distinct users but reported a total of {litellm.total}"
+    return None
+
+
+def _deprovisions(
+    catalog: CatalogSnapshot,
+    litellm: LiteLLMSnapshot,
+    desired: tuple[DesiredUser, ...],
+    duplicates: Mapping[str, tuple[str, ...]],
+    config: Config,
+    protect: tuple[str, ...],
+) -> list[Action]:
+    """Managed, unprotected users that no catalog entity accounts for any more."""
+    in_catalog = {d.user_id for d in desired} | set(duplicates)
+    # An entity that is still there but was skipped or could not be mapped this run is not a leaver.
+    present_refs = {u.ref for u in catalog.users} | {s.ref.lower() for s in catalog.skipped}
+    mode = config.deprovision.mode.value
+    out = []
+    for user in sorted(litellm.users.values(), key=lambda u: u.user_id):
+        if not user.managed or user.user_id in in_catalog or is_protected(user.user_id, protect):
+            continue
+        ref = user.marker.get("entity_ref") if user.marker else user.metadata.get("backstage_entity")
+        ref = ref if isinstance(ref, str) else None
+        if ref is not None and ref.lower() in present_refs:
+            continue
+        kind = ActionKind(mode) if mode != "report" else ActionKind.deprovision
+        blocked = blocked_record(user)
+        if kind is ActionKind.block and blocked is not None and blocked.get("done") is True:
+            continue  # already blocked: nothing left to do
+        reason = "not in the catalog"
+        if kind is ActionKind.block and blocked is not None:
+            reason = "not in the catalog; finishing an interrupted block"
+        out.append(Action(kind, user.user_id, ref, None, reason=reason))
+    return out
+
+
+@dataclass(frozen=True)
+class GuardTrip:
+    guard: str  # max_deprovision | max_changes
+    limit: int
+    planned: int
+    message: str
+
+
+def check_guards(plan: Plan, config: Config) -> tuple[GuardTrip, ...]:
+    """Guards checked before anything is applied; any trip means nothing is applied (unless forced)."""
+    trips: list[GuardTrip] = []
+    deprovisions = len(plan.deprovisions_to_apply)
+    limit = config.guards.deprovision_limit(plan.stats.managed_users)
+    if deprovisions > limit:
+        trips.append(
+            GuardTrip(
+                "max_deprovision",
+                limit,
+                deprovisions,
+                f"{deprovisions} users to {plan.deprovision_mode} exceeds guards.max_deprovision "
+                f"({config.guards.max_deprovision} of {plan.stats.managed_users} managed users = {limit}) "
+                f"by {deprovisions - limit}",
+            )
+        )
+    max_changes = config.guards.max_changes
+    changes = len(plan.actions)
+    if max_changes is not None and changes > max_changes:
+        trips.append(
+            GuardTrip(
+                "max_changes",
+                max_changes,
+                changes,
+                f"{changes} changes exceeds guards.max_changes ({max_changes}) by {changes - max_changes}",
+            )
+        )
+    return tuple(trips)

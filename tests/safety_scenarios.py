@@ -1,0 +1,188 @@
+"""Safety scenarios (deprovisioning, guards, protection, kill-and-rerun) for simulators and real servers."""
+
+from __future__ import annotations
+
+import signal
+import time
+from typing import Any
+
+from tests.envs import Env, group_doc, user_doc
+from tests.scenarios import DEFAULTS, org, setup
+
+
+def _without(*names: str) -> list[dict[str, Any]]:
+    return [e for e in org() if e["metadata"]["name"] not in names]
+
+
+def block_is_reversible_and_a_returning_person_is_restored(env: Env) -> None:
+    cfg = setup(env, deprovision={"mode": "block"}, guards={"max_deprovision": 1})
+    assert env.cli("run", "-c", str(cfg)).code == 0
+    token = env._post("/key/generate", {"user_id": "bob@example.com"}).json()["token"]
+    other_meta = {**env.all_users()["bob@example.com"]["metadata"], "owner_note": "keep me"}
+    env.update_user("bob@example.com", {"metadata": other_meta})
+    env.set_catalog(_without("bob"))
+    result = env.cli("run", "-c", str(cfg))
+    assert result.code == 0, result.stdout + result.stderr
+    assert [(d["user_id"], d["action"], d["outcome"]) for d in result.report["deprovision"]] == [
+        ("bob@example.com", "block", "applied")
+    ]
+    bob = env.all_users()["bob@example.com"]
+    assert bob["max_budget"] == 0
+    record = bob["metadata"]["catalog_sync"]["blocked"]
+    assert record["max_budget"] == 50 and record["keys"] == [token] and record["done"] is True
+    assert env.keys("bob@example.com") == [(token, True)]
+    # Blocking is done once: the next run has nothing to do.
+    again = env.cli("plan", "-c", str(cfg), "--detailed-exitcode")
+    assert again.code == 0 and again.report["deprovision"] == [], again.stdout
+    # Bob comes back: budget, keys and metadata as before.
+    env.set_catalog(org())
+    back = env.cli("run", "-c", str(cfg))
+    assert back.code == 0, back.stdout + back.stderr
+    bob = env.all_users()["bob@example.com"]
+    assert bob["max_budget"] == 50 and "blocked" not in bob["metadata"]["catalog_sync"]
+    assert bob["metadata"]["owner_note"] == "keep me"
+    assert env.keys("bob@example.com") == [(token, False)]
+    assert env.cli("plan", "-c", str(cfg), "--detailed-exitcode").code == 0
+
+
+def delete_mode_deletes_the_user_and_its_keys(env: Env) -> None:
+    cfg = setup(env, deprovision={"mode": "delete"}, guards={"max_deprovision": "25%"})
+    assert env.cli("run", "-c", str(cfg)).code == 0
+    env._post("/key/generate", {"user_id": "carol@example.com"}).raise_for_status()
+    env.set_catalog(_without("carol"))
+    result = env.cli("run", "-c", str(cfg))
+    assert result.code == 0, result.stdout + result.stderr
+    assert [(d["action"], d["outcome"]) for d in result.report["deprovision"]] == [("delete", "applied")]
+    assert env.user_info("carol@example.com") is None
+    assert sorted(u for u in env.all_users() if u.endswith("@example.com")) == [
+        "alice@example.com",
+        "bob@example.com",
+        "dave.mixed@example.com",
+    ]
+
+
+def a_tripped_guard_applies_nothing_and_force_overrides_it(env: Env) -> None:
+    cfg = setup(env, deprovision={"mode": "delete"}, guards={"max_deprovision": "25%"})
+    assert env.cli("run", "-c", str(cfg)).code == 0
+    before = env.all_users()
+    # Two of four leave (50% > 25%) and a newcomer arrives: nothing at all may happen.
+    env.set_catalog([*_without("bob", "carol"), user_doc("erin", ["finance"])])
+    plan = env.cli("plan", "-c", str(cfg))
+    assert plan.code == 3, plan.stdout + plan.stderr
+    result = env.cli("run", "-c", str(cfg))
+    assert result.code == 3, result.stdout + result.stderr
+    assert result.report["result"] == "guard_tripped"
+    [trip] = result.report["guards"]["tripped"]
+    assert trip["guard"] == "max_deprovision" and (trip["limit"], trip["planned"]) == (1, 2)
+    assert "by 1" in trip["message"] and result.report["guards"]["forced"] is False
+    assert env.all_users() == before
+    assert {a["outcome"] for a in result.report["actions"]} == {"blocked_by_guard"}
+    forced = env.cli("run", "-c", str(cfg), "--force")
+    assert forced.code == 0, forced.stdout + forced.stderr
+    assert forced.report["guards"]["forced"] is True and forced.report["guards"]["tripped"]
+    users = env.all_users()
+    assert "bob@example.com" not in users and "carol@example.com" not in users
+    assert "erin@example.com" in users
+
+
+def max_changes_guard(env: Env) -> None:
+    cfg = setup(env, guards={"max_changes": 3})
+    result = env.cli("run", "-c", str(cfg))
+    assert result.code == 3 and result.report["guards"]["tripped"][0]["guard"] == "max_changes"
+    assert "@example.com" not in " ".join(env.all_users())
+
+
+def protected_users_are_never_touched(env: Env) -> None:
+    cfg = setup(env, deprovision={"mode": "delete", "protect": ["bob@*", "svc-*"]})
+    assert env.cli("run", "-c", str(cfg)).code == 0
+    assert "bob@example.com" not in env.all_users()  # protected: not even created
+    env.create_user(
+        {"user_id": "svc-robot", "metadata": {"catalog_sync": {"managed": True, "entity_ref": "user:x/y"}}}
+    )
+    result = env.cli("run", "-c", str(cfg))
+    assert result.code == 0 and result.report["deprovision"] == []
+    assert "svc-robot" in env.all_users()
+    assert any(w["code"] == "protected_user" for w in result.report["warnings"])
+
+
+def an_empty_catalog_deprovisions_nobody(env: Env) -> None:
+    cfg = setup(env, deprovision={"mode": "delete"}, guards={"max_deprovision": "100%"})
+    assert env.cli("run", "-c", str(cfg)).code == 0
+    env.set_catalog([group_doc("engineering"), group_doc("finance")])
+    result = env.cli("run", "-c", str(cfg))
+    assert result.code == 0, result.stdout + result.stderr
+    assert {d["outcome"] for d in result.report["deprovision"]} == {"withheld"}
+    assert "no usable users" in result.report["run"]["deprovision_withheld"]
+    assert len([u for u in env.all_users() if u.endswith("@example.com")]) == 4
+
+
+def _big_org(n: int) -> list[dict[str, Any]]:
+    return [group_doc("engineering"), *(user_doc(f"p{i:03d}", ["engineering"]) for i in range(n))]
+
+
+def _kill_when(env: Env, args: list[str], ready: Any, timeout: float = 120) -> None:
+    proc = env.start_cli(*args)
+    deadline = time.monotonic() + timeout
+    while not ready():
+        assert proc.poll() is None, "the run ended before it could be killed"
+        assert time.monotonic() < deadline, "the run made no progress"
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+
+
+def killed_runs_converge_on_the_next_run(env: Env) -> None:
+    """SIGKILL in the middle of creating, then of blocking: the next run finishes the job."""
+    n = 60
+    env.set_catalog(_big_org(n))
+    cfg = env.config(
+        defaults=DEFAULTS,
+        roles=[{"group": "engineering", "max_budget": 50}],
+        deprovision={"mode": "block"},
+        guards={"max_deprovision": "100%"},
+        concurrency=2,
+    )
+    slow = getattr(env, "slow_writes", None)
+    if slow:
+        slow(0.05)
+    _kill_when(env, ["run", "-c", str(cfg)], lambda: sum(u.startswith("p") for u in env.all_users()) >= 5)
+    partial = len([u for u in env.all_users() if u.startswith("p")])
+    assert 0 < partial < n, partial
+    result = env.cli("run", "-c", str(cfg))
+    assert result.code == 0, result.stdout + result.stderr
+    users = {k: v for k, v in env.all_users().items() if k.startswith("p")}
+    assert len(users) == n and all(u["max_budget"] == 50 for u in users.values())
+    assert all(u["key_count"] == 0 for u in users.values()), "a killed run left a key behind"
+    # Now half of them leave, with keys, and the blocking run is killed part-way.
+    for i in range(n // 2):
+        env._post("/key/generate", {"user_id": f"p{i:03d}@example.com"}).raise_for_status()
+    env.set_catalog([_big_org(n)[0], *_big_org(n)[1 + n // 2 :]])
+
+    def some_blocked() -> bool:
+        return sum(1 for u in env.all_users().values() if u.get("max_budget") == 0) >= 3
+
+    _kill_when(env, ["run", "-c", str(cfg)], some_blocked)
+    if slow:
+        slow(0)
+    result = env.cli("run", "-c", str(cfg))
+    assert result.code == 0, result.stdout + result.stderr
+    users = env.all_users()
+    for i in range(n):
+        user = users[f"p{i:03d}@example.com"]
+        if i < n // 2:
+            assert user["max_budget"] == 0 and user["metadata"]["catalog_sync"]["blocked"]["done"] is True
+            assert all(blocked for _, blocked in env.keys(f"p{i:03d}@example.com")), i
+        else:
+            assert user["max_budget"] == 50
+    assert env.cli("plan", "-c", str(cfg), "--detailed-exitcode").code == 0
+
+
+SAFETY_SCENARIOS = [
+    block_is_reversible_and_a_returning_person_is_restored,
+    delete_mode_deletes_the_user_and_its_keys,
+    a_tripped_guard_applies_nothing_and_force_overrides_it,
+    max_changes_guard,
+    protected_users_are_never_touched,
+    an_empty_catalog_deprovisions_nobody,
+    killed_runs_converge_on_the_next_run,
+]
