@@ -119,7 +119,10 @@ def parse_user(entity: Any) -> CatalogUser | SkippedEntity:
         return ident
     name, namespace, ref = ident
     spec = entity.get("spec")
-    spec = spec if isinstance(spec, Mapping) else {}
+    if not isinstance(spec, Mapping):
+        # Every valid User has a spec (memberOf is required): without one its groups, and so its role,
+        # cannot be trusted. Skipped and reported; a skipped entity is never taken for a leaver.
+        return SkippedEntity("user", ref, "no spec object")
     profile = spec.get("profile")
     profile = profile if isinstance(profile, Mapping) else {}
     # Relations are already resolved full refs; spec.memberOf may be short and is only complete once

@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 import requests
 import urllib3.exceptions
@@ -372,7 +372,10 @@ class ApiSession:
 
     def get_json(self, path: str, params: Params | None = None) -> Any:
         """GET base_url+path; params are (name, value) pairs (repeatable), values URL-encoded by requests."""
-        return self._send("GET", path, params=list(params or ()), body=None)
+        # %20 for a space, never '+': LiteLLM re-parses user_id from the raw query and reads '+' as a plus
+        # (contracts README, /user/info; a user id with a space was not found with '+').
+        query = urlencode(list(params or ()), quote_via=quote, safe="")
+        return self._send("GET", path, params=query or None, body=None)
 
     def post_json(self, path: str, body: Any) -> Any:
         return self._send("POST", path, params=None, body=body)
@@ -394,7 +397,7 @@ class ApiSession:
             return text.replace(self._secret, "<redacted>")
         return text
 
-    def _send(self, method: str, path: str, *, params: list[Any] | None, body: Any) -> Any:
+    def _send(self, method: str, path: str, *, params: str | None, body: Any) -> Any:
         if not path.startswith("/"):
             raise ValueError(f"path must start with '/': {path!r}")
         with self._lock:
@@ -407,6 +410,9 @@ class ApiSession:
                 params=params,
                 json=body,
                 timeout=(self.timeout, self.timeout),
+                # Per request: requests lets REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE override session.verify
+                # (psf/requests#3829), which would silently drop ca_bundle or tls_verify: false.
+                verify=self._session.verify,
             )
         except requests.exceptions.RequestException as exc:
             reason = _describe_transport(exc, self.timeout)

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlencode
 
 import requests
 import yaml
@@ -97,7 +98,8 @@ class Env:
     def user_info(self, user_id: str) -> dict[str, Any] | None:
         r = requests.get(
             f"{self.litellm_url}/user/info",
-            params={"user_id": user_id},
+            # %20, not '+': the proxy reads '+' in user_id as a plus (contracts README, /user/info)
+            params=urlencode({"user_id": user_id}, quote_via=quote),
             timeout=30,
             headers={"Authorization": f"Bearer {self.master_key}"},
         )

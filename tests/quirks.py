@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from catalog_sync.litellm import LiteLLMClient
 from tests.envs import Env
 
 BASE = {
@@ -96,7 +97,26 @@ def delete_removes_keys_and_a_repeat_is_404(env: Env) -> None:
     assert r.status_code == 404 and "not found" in r.text.lower()
 
 
+def odd_ids_round_trip_through_the_client(env: Env) -> None:
+    client = LiteLLMClient(env.litellm_url, env.master_key)
+    for uid in (
+        "a+b@example.com",
+        "with space@example.com",
+        "50%off@example.com",
+        "zoë@example.com",
+        "x" * 300,
+    ):
+        client.create_user({"user_id": uid, "auto_create_key": False, "max_budget": 1.0})
+        user = client.get_user(uid)
+        assert user is not None and user.user_id == uid, uid
+        assert uid in {u for u in client.list_users().users}
+        client.update_user(uid, {"max_budget": 2.0})
+        assert env.all_users()[uid]["max_budget"] == 2.0
+    client.close()
+
+
 QUIRKS: list[Callable[[Env], None]] = [
+    odd_ids_round_trip_through_the_client,
     key_block_and_unblock_are_idempotent_and_a_missing_key_is_404,
     delete_removes_keys_and_a_repeat_is_404,
     update_null_clears_budget_and_limits_but_not_identity,

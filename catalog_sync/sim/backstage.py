@@ -419,6 +419,9 @@ class BackstageSim(SimApp):
         self._by_uid: dict[str, str] = {}
         self._cache: OrderedDict[tuple[str, str, str], _Result] = OrderedDict()
         self.rejected: list[Rejected] = []
+        # False serves documents the real catalog would refuse (odd names, no spec), as a custom
+        # processor or another catalog implementation might: for the job's hostile-input tests.
+        self.strict = True
         if with_location_entity:
             self._put_location_entity()
 
@@ -521,7 +524,7 @@ class BackstageSim(SimApp):
 
     def _upsert(self, raw: Mapping[str, Any]) -> str | None:
         """Store one authored document; its ref, or None when the catalog would reject it."""
-        reason = _validate(raw)
+        reason = _validate(raw) if self.strict else None
         md_raw = raw.get("metadata") if isinstance(raw, Mapping) else None
         name = md_raw.get("name") if isinstance(md_raw, Mapping) else None
         ns_raw = md_raw.get("namespace", "default") if isinstance(md_raw, Mapping) else "default"
@@ -535,7 +538,7 @@ class BackstageSim(SimApp):
         ref = full_ref(kind_raw, ns, name)
         if ref in self._base:
             self._drop(ref, keep_uid=True)
-        spec = dict(raw["spec"])
+        spec = dict(raw.get("spec") or {})
         for key in ("memberOf", "children", "members"):
             if isinstance(spec.get(key), list):
                 spec[key] = sorted(spec[key])
@@ -558,6 +561,8 @@ class BackstageSim(SimApp):
             "kind": kind_raw,
             "spec": spec,
         }
+        if not self.strict and "spec" not in raw:
+            del self._base[ref]["spec"]
         self._kind[ref] = kind_raw.lower()
         self._by_uid[uid] = ref
         self._full.pop(ref, None)
@@ -571,11 +576,11 @@ class BackstageSim(SimApp):
                 contrib.append((target, in_type, ref))
 
         if kind_raw == "User":
-            emit(spec["memberOf"], "Group", "memberOf", "hasMember")
+            emit(spec.get("memberOf", []), "Group", "memberOf", "hasMember")
         else:
             if "parent" in spec:
                 emit([spec["parent"]], "Group", "childOf", "parentOf")
-            emit(spec["children"], "Group", "parentOf", "childOf")
+            emit(spec.get("children", []), "Group", "parentOf", "childOf")
             emit(spec.get("members", []), "User", "hasMember", "memberOf")
         self._contrib[ref] = contrib
         rels, full = self._rels, self._full

@@ -770,8 +770,6 @@ def test_user_membership_of_missing_group_is_kept() -> None:
 @pytest.mark.parametrize(
     "entity",
     [
-        pytest.param({"kind": "User", "metadata": {"name": "a"}}, id="no-spec"),
-        pytest.param({"kind": "User", "metadata": {"name": "a"}, "spec": None}, id="spec-null"),
         pytest.param({"kind": "User", "metadata": {"name": "a"}, "spec": {}}, id="no-profile"),
         pytest.param({"kind": "User", "metadata": {"name": "a"}, "spec": {"profile": []}}, id="profile-list"),
         pytest.param(
@@ -795,6 +793,10 @@ def test_user_without_profile_is_kept_with_none(entity: dict[str, Any]) -> None:
 @pytest.mark.parametrize(
     ("entity", "reason"),
     [
+        pytest.param({"kind": "User", "metadata": {"name": "a"}}, "no spec object", id="no-spec"),
+        pytest.param(
+            {"kind": "User", "metadata": {"name": "a"}, "spec": None}, "no spec object", id="spec-null"
+        ),
         pytest.param(
             {"kind": "User", "metadata": {"namespace": "x"}}, "no usable metadata.name", id="no-name"
         ),
@@ -828,7 +830,10 @@ def test_skipped_entities_count_towards_complete() -> None:
 
 @responses.activate(registry=OrderedRegistry)
 def test_duplicate_user_refs_are_reported_not_doubled() -> None:
-    items = [{"kind": "User", "metadata": {"name": "Ann"}}, {"kind": "User", "metadata": {"name": "ann"}}]
+    items = [
+        {"kind": "User", "metadata": {"name": "Ann"}, "spec": {"memberOf": []}},
+        {"kind": "User", "metadata": {"name": "ann"}, "spec": {"memberOf": []}},
+    ]
     responses.get(URL, json={"items": items, "totalItems": 2, "pageInfo": {}})
     responses.get(URL, json={"items": [], "totalItems": 0, "pageInfo": {}})
     snap = client().read_snapshot()
