@@ -302,22 +302,25 @@ class ConfigError(Exception):
         super().__init__(f"{source}: " + "; ".join(problems))
 
 
-def _substitute(value: Any, path: str, env: Mapping[str, str], problems: list[str]) -> Any:
+def _substitute(value: Any, loc: tuple[int | str, ...], env: Mapping[str, str], problems: list[str]) -> Any:
     if isinstance(value, str):
 
         def replace(match: re.Match[str]) -> str:
             name = match.group(1)
             if name not in env:
-                problems.append(f"{path}: environment variable {name} is not set")
+                problems.append(f"{format_loc(loc)}: environment variable {name} is not set")
                 return ""
             return env[name]
 
         return _ENV_REF.sub(replace, value)
     if isinstance(value, dict):
-        return {k: _substitute(v, f"{path}.{k}" if path else str(k), env, problems) for k, v in value.items()}
+        return {k: _substitute(v, (*loc, str(k)), env, problems) for k, v in value.items()}
     if isinstance(value, list):
-        return [_substitute(v, f"{path}[{i}]", env, problems) for i, v in enumerate(value)]
+        return [_substitute(v, (*loc, i), env, problems) for i, v in enumerate(value)]
     return value
+
+
+_PLAIN_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
 def format_loc(loc: tuple[int | str, ...]) -> str:
@@ -325,6 +328,8 @@ def format_loc(loc: tuple[int | str, ...]) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
+        elif not _PLAIN_KEY.match(part):
+            out += f"[{part!r}]"  # an odd key (spaces, dots, control characters) stays on one line
         else:
             out += f".{part}" if out else str(part)
     return out or "(top level)"
@@ -359,7 +364,7 @@ def parse_config(data: Any, source: str = "config", env: Mapping[str, str] | Non
     if not isinstance(data, dict):
         raise ConfigError(source, ["(top level): must be a mapping of settings"])
     problems: list[str] = []
-    data = _substitute(data, "", os.environ if env is None else env, problems)
+    data = _substitute(data, (), os.environ if env is None else env, problems)
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import ast
 import collections
 import json
-import logging
 import math
 import re
 import socket
@@ -22,6 +21,7 @@ from typing import Any, TypeVar
 from urllib.parse import quote, urlencode, urlsplit
 
 import requests
+import structlog
 import urllib3.exceptions
 from requests import Response
 from requests.adapters import HTTPAdapter
@@ -29,7 +29,7 @@ from urllib3.util.retry import Retry
 
 from . import __version__
 
-log = logging.getLogger(__name__)
+log = structlog.get_logger("catalog_sync.http")
 
 # Statuses worth retrying on an idempotent GET: throttling and gateway/proxy trouble.
 RETRY_STATUSES = (429, 502, 503, 504)
@@ -420,12 +420,12 @@ class ApiSession:
             # traceback renderer that prints locals.
             raise self.error(TransportError, method, path, f"{reason} ({self.host})") from None
         log.debug(
-            "%s %s %s -> %s in %.0f ms",
-            self.service,
-            method,
-            path,
-            resp.status_code,
-            (time.monotonic() - started) * 1000,
+            "http_request",
+            service=self.service,
+            method=method,
+            path=path,  # without the query string
+            status=resp.status_code,
+            ms=round((time.monotonic() - started) * 1000),
         )
         if not 200 <= resp.status_code < 300:
             message, etype = message_from_body(resp.content, resp.reason)

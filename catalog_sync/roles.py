@@ -146,6 +146,10 @@ def resolve(catalog: CatalogSnapshot, config: Config) -> Resolution:
                 Notice("unmappable_user", f"{user.ref} {why}; it cannot be given a user id", user.ref)
             )
             continue
+        if not (user.email and user.email.strip()):
+            warnings.append(
+                Notice("no_email", f"{user.ref} has no profile e-mail; synced without one", user.ref)
+            )
         by_id.setdefault(user_id, []).append(user)
 
     desired: list[DesiredUser] = []

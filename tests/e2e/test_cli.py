@@ -93,3 +93,24 @@ def test_wrong_tokens_exit_1_naming_the_endpoint(sim_env: SimEnv) -> None:
 def test_help_does_not_show_secrets(tmp_path: Path) -> None:
     proc = cli(tmp_path, "--help")
     assert proc.returncode == 0 and "plan" in proc.stdout and "validate" in proc.stdout
+
+
+def test_no_help_text_shows_a_secret(tmp_path: Path) -> None:
+    for command in ("plan", "run", "validate", "demo"):
+        proc = cli(tmp_path, command, "--help")  # cli() fails the test if a secret is printed
+        assert proc.returncode == 0 and "Usage:" in proc.stdout
+
+
+def test_debug_logs_reports_and_errors_never_hold_a_secret(sim_env: SimEnv) -> None:
+    """Debug level, a failing write and a failing read: the secrets appear nowhere the job writes."""
+    sim_env.set_catalog([user_doc("amy", []), user_doc("bob", [])])
+    # A server that echoes the key back in its error body must not get it into our output either.
+    sim_env.litellm.inject("POST /user/new", 400, {"detail": f"bad key {sim_env.master_key}"}, times=1)
+    cfg = sim_env.config(http={"retries": 0})
+    result = sim_env.cli("--log-level", "debug", "run", "-c", str(cfg))
+    assert result.code == 1 and "<redacted>" in json.dumps(result.report)
+    sim_env.backstage.inject("/api/catalog", 500, {"error": {"message": sim_env.backstage_token}}, times=-1)
+    failed = sim_env.cli("--log-level", "debug", "plan", "-c", str(cfg))
+    assert failed.code == 1
+    # Env.cli has already scanned stdout, stderr and every report file for both secrets.
+    assert any('"level": "debug"' in line for line in result.stdout.splitlines() + result.stderr.splitlines())

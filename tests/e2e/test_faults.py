@@ -276,6 +276,8 @@ def test_malformed_entities_are_skipped_with_a_warning_and_never_deprovisioned(s
     assert result.code == 0, result.stdout + result.stderr
     skipped = [w["subject"] for w in result.report["warnings"] if w["code"] == "skipped_entity"]
     assert skipped == ["user:default/p0"]
+    no_email = [w["subject"] for w in result.report["warnings"] if w["code"] == "no_email"]
+    assert no_email == ["user:default/p1"]
     assert result.report["deprovision"] == []
     assert set(ours(sim_env)) == {"p0@example.com", "p1@example.com", "p2@example.com"}
 

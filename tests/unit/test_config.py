@@ -1,10 +1,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, get_args
 
 import pytest
+import yaml
+from pydantic import BaseModel
 
-from catalog_sync.config import ConfigError, load_config, normalise_group_ref, parse_config
+from catalog_sync.config import Config, ConfigError, load_config, normalise_group_ref, parse_config
 
 BASE = """\
 backstage:
@@ -147,3 +150,33 @@ def test_example_config_is_valid() -> None:
     example = Path(__file__).resolve().parents[2] / "config.example.yaml"
     config = load_config(example, env={"BACKSTAGE_TOKEN": "abcdefgh", "LITELLM_MASTER_KEY": "sk-abcdefgh"})
     assert config.roles
+
+
+def _key_paths(model: type[BaseModel], prefix: str = "") -> list[str]:
+    paths = []
+    for name, info in model.model_fields.items():
+        path = f"{prefix}{name}"
+        paths.append(path)
+        for sub in (info.annotation, *get_args(info.annotation)):
+            if isinstance(sub, type) and issubclass(sub, BaseModel):
+                paths += _key_paths(sub, path + ".")
+    return paths
+
+
+def test_example_config_shows_every_key() -> None:
+    """config.example.yaml documents every key: a key added to the model must be added there too."""
+    example = Path(__file__).resolve().parents[2] / "config.example.yaml"
+    data = yaml.safe_load(example.read_text())
+    commented = example.read_text()
+    missing = []
+    for path in _key_paths(Config):
+        if path.startswith("roles.") and path != "roles.group":
+            path = "defaults." + path.removeprefix("roles.")  # a role takes the same fields as defaults
+        node: Any = data
+        for part in path.split("."):
+            node = node[0] if isinstance(node, list) and node else node
+            node = node.get(part, KeyError) if isinstance(node, dict) else KeyError
+        # Keys shown commented out (optional features) count when written as "# key:".
+        if node is KeyError and f"# {path.split('.')[-1]}:" not in commented:
+            missing.append(path)
+    assert missing == []
