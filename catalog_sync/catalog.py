@@ -6,12 +6,13 @@ only pages and hands each entity to them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from .http import ApiSession
 from .model import CatalogGroup, CatalogSnapshot, CatalogUser, SkippedEntity
+from .progress import Progress
 
 BY_QUERY = "/entities/by-query"
 USER_FIELDS = "kind,metadata.name,metadata.namespace,spec.profile,spec.memberOf,relations"
@@ -230,34 +231,40 @@ class BackstageClient:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def read_snapshot(self) -> CatalogSnapshot:
+    def read_snapshot(self, progress: Progress | None = None) -> CatalogSnapshot:
+        """Users and groups; each page is parsed as it arrives, so raw entities never pile up in memory."""
         before = self.session.total_requests
         user_filter = "kind=user" + (f",{self.user_filter}" if self.user_filter else "")
-        raw_users, users_total = self._query(user_filter, USER_FIELDS)
-        raw_groups, groups_total = self._query("kind=group", GROUP_FIELDS)
-
         skipped: list[SkippedEntity] = []
         users: dict[str, CatalogUser] = {}
-        for entity in raw_users:
-            user = parse_user(entity)
-            if isinstance(user, SkippedEntity):
-                skipped.append(user)
-            elif user.ref in users:
-                # Refs are case-insensitive in Backstage; a repeat means the data moved under the cursor.
-                skipped.append(SkippedEntity("user", user.ref, "duplicate entity ref in the listing"))
-            else:
-                users[user.ref] = user
+
+        def add_users(page: list[Any]) -> None:
+            for entity in page:
+                user = parse_user(entity)
+                if isinstance(user, SkippedEntity):
+                    skipped.append(user)
+                elif user.ref in users:
+                    # Refs are case-insensitive in Backstage; a repeat means the data moved under the cursor.
+                    skipped.append(SkippedEntity("user", user.ref, "duplicate entity ref in the listing"))
+                else:
+                    users[user.ref] = user
+
         group_entities: list[GroupEntity] = []
         seen_groups: set[str] = set()
-        for entity in raw_groups:
-            group = parse_group(entity)
-            if isinstance(group, SkippedEntity):
-                skipped.append(group)
-            elif group.ref in seen_groups:
-                skipped.append(SkippedEntity("group", group.ref, "duplicate entity ref in the listing"))
-            else:
-                seen_groups.add(group.ref)
-                group_entities.append(group)
+
+        def add_groups(page: list[Any]) -> None:
+            for entity in page:
+                group = parse_group(entity)
+                if isinstance(group, SkippedEntity):
+                    skipped.append(group)
+                elif group.ref in seen_groups:
+                    skipped.append(SkippedEntity("group", group.ref, "duplicate entity ref in the listing"))
+                else:
+                    seen_groups.add(group.ref)
+                    group_entities.append(group)
+
+        users_total = self._query(user_filter, USER_FIELDS, add_users, progress, "catalog users")
+        groups_total = self._query("kind=group", GROUP_FIELDS, add_groups, progress, "catalog groups")
         return CatalogSnapshot(
             users=tuple(users.values()),
             groups=build_groups(group_entities),
@@ -267,8 +274,16 @@ class BackstageClient:
             requests=self.session.total_requests - before,
         )
 
-    def _query(self, filter_: str, fields: str) -> tuple[list[Any], int]:
-        """All items of one by-query filter, following nextCursor; returns (items, first page's totalItems).
+    def _query(
+        self,
+        filter_: str,
+        fields: str,
+        consume: Callable[[list[Any]], None],
+        progress: Progress | None = None,
+        label: str = "",
+    ) -> int:
+        """Every item of one by-query filter, page by page into `consume`, following nextCursor; returns the
+        first page's totalItems.
 
         The cursor carries the filter, order and totalItems but not limit or fields, and a filter sent next
         to a cursor is ignored: so limit+fields go on every page, the filter on the first only
@@ -276,10 +291,10 @@ class BackstageClient:
         """
         common = [("limit", str(self.page_size)), ("fields", fields)]
         params = [("filter", filter_), *common]
-        items: list[Any] = []
         total: int | None = None
         seen: set[str] = set()
         pages = 0
+        count_so_far = 0
         while True:
             page = self.session.get_json(BY_QUERY, params)
             pages += 1
@@ -299,10 +314,13 @@ class BackstageClient:
                         "GET", BY_QUERY, "'totalItems' (integer) on the first page"
                     )
                 total = count
-            items.extend(page_items)
+            consume(page_items)
+            count_so_far += len(page_items)
+            if progress is not None:
+                progress(label, count_so_far, total)
             cursor = page_info.get("nextCursor")
             if cursor is None:
-                return items, total
+                return total
             if not isinstance(cursor, str) or not cursor:
                 raise self.session.shape_error("GET", BY_QUERY, "pageInfo.nextCursor to be a string", cursor)
             if not page_items:

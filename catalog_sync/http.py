@@ -337,13 +337,29 @@ class ApiSession:
             raise_on_status=False,  # hand back the last 503 so the server's own message reaches ApiError
         )
         retry.budget = retry_budget
-        adapter = HTTPAdapter(pool_connections=2, pool_maxsize=pool_size, max_retries=retry)
-        self._session = requests.Session()
-        self._session.mount("http://", adapter)
-        self._session.mount("https://", adapter)
-        self._session.auth = _BearerAuth(token)
-        self._session.verify = verify
-        self._session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
+        self._retry = retry
+        self._verify = verify
+        self._pool_size = pool_size
+        # One requests.Session per worker thread: requests does not promise that a Session is thread-safe,
+        # and each worker keeps its own keep-alive connection.
+        self._local = threading.local()
+        self._sessions: list[requests.Session] = []
+
+    @property
+    def _session(self) -> requests.Session:
+        session: requests.Session | None = getattr(self._local, "session", None)
+        if session is None:
+            adapter = HTTPAdapter(pool_connections=1, pool_maxsize=self._pool_size, max_retries=self._retry)
+            session = requests.Session()
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+            session.auth = _BearerAuth(self._secret)
+            session.verify = self._verify
+            session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
+            self._local.session = session
+            with self._lock:
+                self._sessions.append(session)
+        return session
 
     def __repr__(self) -> str:
         return f"ApiSession(service={self.service!r}, base_url={self.base_url!r})"
@@ -360,7 +376,11 @@ class ApiSession:
             return sum(self._requests.values())
 
     def close(self) -> None:
-        self._session.close()
+        with self._lock:
+            sessions, self._sessions = self._sessions, []
+        for session in sessions:
+            session.close()
+        self._local = threading.local()
 
     def __enter__(self) -> ApiSession:
         return self
@@ -412,7 +432,7 @@ class ApiSession:
                 timeout=(self.timeout, self.timeout),
                 # Per request: requests lets REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE override session.verify
                 # (psf/requests#3829), which would silently drop ca_bundle or tls_verify: false.
-                verify=self._session.verify,
+                verify=self._verify,
             )
         except requests.exceptions.RequestException as exc:
             reason = _describe_transport(exc, self.timeout)

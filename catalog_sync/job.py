@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 import uuid
 from dataclasses import dataclass, replace
@@ -11,7 +12,7 @@ from typing import Any
 
 import structlog
 
-from catalog_sync import __version__
+from catalog_sync import __version__, logs
 from catalog_sync.apply import ActionResult, ApplyContext, Outcome, apply_plan, planned_results
 from catalog_sync.catalog import BackstageClient
 from catalog_sync.config import Config
@@ -19,6 +20,7 @@ from catalog_sync.http import ApiError
 from catalog_sync.litellm import LiteLLMClient
 from catalog_sync.logs import redact
 from catalog_sync.plan import GuardTrip, Plan, build_plan, check_guards
+from catalog_sync.progress import ProgressReporter
 from catalog_sync.report import RunInfo, build_report, render_terminal, write_report
 
 log = structlog.get_logger("catalog_sync.job")
@@ -76,6 +78,7 @@ def clients_for(config: Config) -> tuple[BackstageClient, LiteLLMClient]:
         ll.master_key.get_secret_value(),
         timeout=ll.timeout_seconds,
         verify=_verify("litellm", ll.tls_verify, ll.ca_bundle),
+        workers=config.concurrency,
         **retry,
     )
     return backstage, litellm
@@ -104,18 +107,19 @@ def run_job(
     )
     structlog.contextvars.bind_contextvars(run_id=run.run_id)
     backstage, litellm = clients_for(config)
+    progress = ProgressReporter(tty=sys.stderr.isatty() and not logs.JSON_LOGS)
     plan: Plan | None = None
     results: list[ActionResult] = []
     error: str | None = None
     trips: tuple[GuardTrip, ...] = ()
     try:
         log.info("reading_catalog", url=run.backstage_url)
-        catalog = backstage.read_snapshot()
+        catalog = backstage.read_snapshot(progress)
         log.info(
             "catalog_read", users=len(catalog.users), groups=len(catalog.groups), requests=catalog.requests
         )
         log.info("reading_litellm", url=run.litellm_url)
-        users = litellm.list_users()
+        users = litellm.list_users(progress)
         log.info("litellm_read", users=len(users.users), total=users.total, requests=users.requests)
         plan = build_plan(catalog, users, config)
         log.info(
@@ -133,7 +137,9 @@ def run_job(
             context = ApplyContext(
                 config.managed_teams(), users.teams, config.adopt_unmanaged, concurrency=config.concurrency
             )
-            results = apply_plan(plan, litellm, context)
+            total = len(plan.actions)
+            done = iter(range(1, total + 1))  # shared by the workers: range_iterator.__next__ is atomic in C
+            results = apply_plan(plan, litellm, context, lambda _: progress("actions", next(done), total))
         else:
             results = planned_results(plan)
             if apply:  # a guard tripped: nothing at all is applied
@@ -144,6 +150,8 @@ def run_job(
     except ApiError as exc:
         error = redact(str(exc))
         log.error("run_failed", error=error)
+    finally:
+        progress.close()
     failed = any(r.outcome is Outcome.failed for r in results)
     if error is not None or failed:
         exit_code = EXIT_FAILURE

@@ -7,12 +7,16 @@ README (LiteLLM admin API) and referenced where the code depends on them.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
-from collections.abc import Iterable, Mapping
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from .http import ApiError, ApiSession, ResponseError, describe
 from .model import LiteLLMSnapshot, LiteLLMUser
+from .progress import Progress
 
 PAGE_SIZE = 100  # /user/list maximum; 101 is a 422 (contracts README, /user/list)
 
@@ -97,6 +101,16 @@ def parse_user_row(row: Any, endpoint: str, *, method: str = "GET") -> LiteLLMUs
     )
 
 
+def _merge(users: dict[str, LiteLLMUser], page: list[LiteLLMUser]) -> int:
+    """Adds a page's users; returns how many were already there (the later read is the fresher one)."""
+    repeated = 0
+    for user in page:
+        if user.user_id in users:
+            repeated += 1
+        users[user.user_id] = user
+    return repeated
+
+
 def _count(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
@@ -115,7 +129,9 @@ class LiteLLMClient:
         backoff_factor: float = 0.5,
         backoff_max: float = 30.0,
         retry_budget: float = 120.0,
+        workers: int = 1,
     ) -> None:
+        self.workers = workers  # /user/list pages read at once after the first
         self.session = ApiSession(
             "litellm",
             base_url,
@@ -145,7 +161,7 @@ class LiteLLMClient:
 
     # --- reads ------------------------------------------------------------------------------------
 
-    def list_users(self) -> LiteLLMSnapshot:
+    def list_users(self, progress: Progress | None = None) -> LiteLLMSnapshot:
         """Every user, page by page, plus the ids of all teams.
 
         /user/list pages can repeat/skip users without a unique sort (contracts README, LiteLLM #15762): sort
@@ -155,10 +171,12 @@ class LiteLLMClient:
         path = "/user/list"
         users: dict[str, LiteLLMUser] = {}
         duplicates = 0
-        total = 0
+
+        pages_done = 0
         total_pages = 1
-        page = 1
-        while page <= total_pages:
+
+        def fetch(page: int) -> tuple[Any, list[LiteLLMUser]]:
+            nonlocal pages_done
             params: list[tuple[str, str | int | float]] = [
                 ("page", page),
                 ("page_size", PAGE_SIZE),
@@ -169,23 +187,37 @@ class LiteLLMClient:
             rows = body.get("users") if isinstance(body, dict) else None
             if not isinstance(rows, list):
                 raise self.session.shape_error("GET", path, "an object with a 'users' list", body)
-            if page == 1:
-                count = _count(body.get("total"))
-                if count is None:
-                    raise self.session.shape_error(
-                        "GET", path, "'total' (integer) on page 1", body.get("total")
-                    )
-                total = count
-                pages = _count(body.get("total_pages"))
-                total_pages = pages if pages is not None else math.ceil(total / PAGE_SIZE)
-            if not rows:  # a page past the end is a 200 with "users": []
-                break
-            for row in rows:
-                user = parse_user_row(row, path)
-                if user.user_id in users:
-                    duplicates += 1
-                users[user.user_id] = user  # the later read is the fresher one
-            page += 1
+            # Parsed in the worker, so the raw page is dropped as soon as its users are built.
+            parsed = [parse_user_row(row, path) for row in rows]
+            if progress is not None:
+                with lock:
+                    pages_done += 1
+                    progress("LiteLLM pages", pages_done, total_pages)
+            return body, parsed
+
+        lock = threading.Lock()
+        first, parsed = fetch(1)
+        total = _count(first.get("total"))
+        if total is None:
+            raise self.session.shape_error("GET", path, "'total' (integer) on page 1", first.get("total"))
+        pages = _count(first.get("total_pages"))
+        total_pages = pages if pages is not None else math.ceil(total / PAGE_SIZE)
+        del first
+        rest = range(2, total_pages + 1) if parsed else range(0)  # page 1 empty: nothing after it
+        if self.workers > 1 and len(rest) > 1:
+            # The total is known after page 1, so the other pages can be read at once; with the unique
+            # sort by user_id each page holds a fixed slice (contracts README, /user/list).
+            with ThreadPoolExecutor(self.workers, thread_name_prefix="user-list") as pool:
+                pages_iter: Iterator[list[LiteLLMUser]] = (p for _, p in pool.map(fetch, rest))
+                for page_users in itertools.chain([parsed], pages_iter):
+                    duplicates += _merge(users, page_users)
+        else:
+            duplicates += _merge(users, parsed)
+            for page in rest:
+                _, page_users = fetch(page)
+                if not page_users:  # a page past the end is a 200 with "users": []
+                    break
+                duplicates += _merge(users, page_users)
         teams = self._team_ids()
         return LiteLLMSnapshot(
             users=users,

@@ -11,6 +11,7 @@ import structlog
 
 _SECRETS: set[str] = set()
 MASK = "***"
+JSON_LOGS = True  # what configure() chose; progress draws on the terminal only with console logs
 
 
 def register_secrets(values: Iterable[str]) -> None:
@@ -45,8 +46,10 @@ def _redact_processor(_: Any, __: str, event: MutableMapping[str, Any]) -> Mutab
 
 def configure(fmt: str = "auto", level: str = "info", stream: TextIO | None = None) -> None:
     """fmt: auto (console on a TTY, JSON otherwise), console or json."""
+    global JSON_LOGS
     out = stream or sys.stderr
     use_json = fmt == "json" or (fmt == "auto" and not out.isatty())
+    JSON_LOGS = use_json
     renderer: Any = (
         structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer(colors=False)
     )

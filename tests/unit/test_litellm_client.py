@@ -814,6 +814,23 @@ def test_list_users_requests_grow_with_pages_not_users() -> None:
     assert snap.teams == frozenset()
 
 
+@responses.activate
+def test_list_users_reads_the_other_pages_concurrently_once_page_1_gives_the_total() -> None:
+    users = [row(user_id=f"u{i:04d}") for i in range(950)]
+    for n in range(10):
+        responses.get(
+            f"{BASE}/user/list",
+            json=page(users[n * 100 : (n + 1) * 100], n + 1, 950, 10),
+            match=[responses.matchers.query_param_matcher({"page": str(n + 1)}, strict_match=False)],
+        )
+    responses.get(f"{BASE}/team/list", json=[])
+    snap = LiteLLMClient(BASE, KEY, backoff_factor=0, workers=4).list_users()
+    assert snap.requests == 11 and len(snap.users) == 950 and snap.complete and snap.duplicates == 0
+    assert list(snap.users)[:3] == ["u0000", "u0001", "u0002"]  # merged in page order
+    pages = sorted(int(dict(params_of(i))["page"]) for i in range(10))
+    assert pages == list(range(1, 11))
+
+
 @responses.activate(registry=OrderedRegistry)
 def test_list_users_without_total_pages_computes_them() -> None:
     users = [row(user_id=f"u{i:03d}") for i in range(150)]
