@@ -16,9 +16,10 @@ import structlog
 
 from catalog_sync import __version__
 from catalog_sync.config import Config, ConfigError, load_config
-from catalog_sync.job import EXIT_FAILURE, EXIT_USAGE, JobResult, run_job
+from catalog_sync.job import EXIT_FAILURE, EXIT_USAGE, JobResult, apply_saved_plan, run_job
 from catalog_sync.lock import LockHeld, default_lock_path, run_lock
 from catalog_sync.logs import configure, redact, register_secrets
+from catalog_sync.planfile import PlanFileError
 
 log = structlog.get_logger("catalog_sync.cli")
 
@@ -36,6 +37,17 @@ REPORT_DIR_OPTION = click.option(
     default=None,
     help="Write reports here instead of the config's report.dir.",
 )
+
+FORCE_OPTION = click.option(
+    "--force", is_flag=True, help="Apply even if a guard (max_deprovision, max_changes) trips; reported."
+)
+WAIT_OPTION = click.option(
+    "--wait-for-lock", is_flag=True, help="Wait for another run to finish instead of exiting 1."
+)
+
+
+def _lock_path(config: Config) -> Path:
+    return config.lock_file or default_lock_path(str(config.litellm.base_url))
 
 
 def _fail(message: str, code: int) -> None:
@@ -84,7 +96,14 @@ def main(log_format: str, log_level: str) -> None:
 @click.option(
     "--detailed-exitcode", is_flag=True, help="Exit 4 when there are changes to apply (0 when none)."
 )
-def plan(config_path: Path, report_dir: Path | None, detailed_exitcode: bool) -> None:
+@click.option(
+    "--out",
+    "plan_out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Save the plan here, for review and `catalog-sync apply`.",
+)
+def plan(config_path: Path, report_dir: Path | None, detailed_exitcode: bool, plan_out: Path | None) -> None:
     """Read both sides, plan, write the report; change nothing."""
     config = _load(config_path)
     _finish(
@@ -95,30 +114,44 @@ def plan(config_path: Path, report_dir: Path | None, detailed_exitcode: bool) ->
                 apply=False,
                 detailed_exitcode=detailed_exitcode,
                 report_dir=report_dir,
+                plan_out=plan_out,
             )
         )
     )
+
+
+@main.command(name="apply")
+@click.argument("plan_file", type=click.Path(dir_okay=False, path_type=Path))
+@CONFIG_OPTION
+@REPORT_DIR_OPTION
+@FORCE_OPTION
+@WAIT_OPTION
+def apply_cmd(
+    plan_file: Path, config_path: Path, report_dir: Path | None, force: bool, wait_for_lock: bool
+) -> None:
+    """Apply exactly a plan saved by `plan --out`, if LiteLLM still matches what it saw."""
+    config = _load(config_path)
+
+    def locked() -> JobResult:
+        with run_lock(_lock_path(config), wait=wait_for_lock):
+            return apply_saved_plan(config, str(config_path), plan_file, report_dir=report_dir, force=force)
+
+    _finish(_guarded(locked))
 
 
 @main.command()
 @CONFIG_OPTION
 @REPORT_DIR_OPTION
 @click.option("--dry-run", is_flag=True, help="Plan only: the same as `plan`.")
-@click.option(
-    "--force", is_flag=True, help="Apply even if a guard (max_deprovision, max_changes) trips; reported."
-)
-@click.option(
-    "--wait-for-lock", is_flag=True, help="Wait for another run to finish instead of exiting 1."
-)
+@FORCE_OPTION
+@WAIT_OPTION
 def run(config_path: Path, report_dir: Path | None, dry_run: bool, force: bool, wait_for_lock: bool) -> None:
     """Plan and apply: create, update and deprovision LiteLLM users."""
     config = _load(config_path)
     if dry_run:
         _finish(_guarded(lambda: run_job(config, str(config_path), apply=False, report_dir=report_dir)))
-    lock_path = config.lock_file or default_lock_path(str(config.litellm.base_url))
-
     def locked() -> JobResult:
-        with run_lock(lock_path, wait=wait_for_lock):
+        with run_lock(_lock_path(config), wait=wait_for_lock):
             return run_job(config, str(config_path), apply=True, report_dir=report_dir, force=force)
 
     _finish(_guarded(locked))
@@ -150,7 +183,7 @@ def demo(report_dir: Path) -> None:
 def _guarded(fn: Any) -> Any:
     try:
         return fn()
-    except LockHeld as exc:
+    except (LockHeld, PlanFileError) as exc:
         _fail(str(exc), EXIT_FAILURE)
     except OSError as exc:
         _fail(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "), EXIT_FAILURE)

@@ -246,6 +246,9 @@ class Config(_Strict):
     deprovision: DeprovisionConfig = Field(default_factory=DeprovisionConfig)
     guards: GuardsConfig = Field(default_factory=GuardsConfig)
     concurrency: int = Field(default=4, ge=1, le=64, description="LiteLLM writes in flight at once")
+    max_plan_age_minutes: float = Field(
+        default=60, gt=0, le=10080, description="`apply` refuses a saved plan older than this"
+    )
     http: HttpConfig = Field(default_factory=HttpConfig)
     lock_file: Path | None = Field(
         default=None,

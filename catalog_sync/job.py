@@ -5,8 +5,9 @@ from __future__ import annotations
 import sys
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,8 @@ from catalog_sync.http import ApiError
 from catalog_sync.litellm import LiteLLMClient
 from catalog_sync.logs import redact
 from catalog_sync.plan import GuardTrip, Plan, build_plan, check_guards
-from catalog_sync.progress import ProgressReporter
+from catalog_sync.planfile import dump_plan, load_plan, stale_actions
+from catalog_sync.progress import Progress, ProgressReporter
 from catalog_sync.report import RunInfo, build_report, render_terminal, write_report
 
 log = structlog.get_logger("catalog_sync.job")
@@ -92,20 +94,9 @@ def run_job(
     detailed_exitcode: bool = False,
     report_dir: Path | None = None,
     force: bool = False,
+    plan_out: Path | None = None,
 ) -> JobResult:
-    started = _now()
-    clock = time.monotonic()
-    run = RunInfo(
-        run_id=started.strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6],
-        command="run" if apply else "plan",
-        dry_run=not apply,
-        started_at=started.isoformat(timespec="seconds"),
-        version=__version__,
-        config_path=config_path,
-        backstage_url=str(config.backstage.base_url),
-        litellm_url=str(config.litellm.base_url),
-    )
-    structlog.contextvars.bind_contextvars(run_id=run.run_id)
+    run, clock = _start("run" if apply else "plan", not apply, config, config_path)
     backstage, litellm = clients_for(config)
     progress = ProgressReporter(tty=sys.stderr.isatty() and not logs.JSON_LOGS)
     plan: Plan | None = None
@@ -130,16 +121,14 @@ def run_job(
             deprovision=len(plan.deprovisions),
             conflicts=len(plan.conflicts),
         )
-        trips = check_guards(plan, config)
-        for trip in trips:
-            log.warning("guard_tripped", guard=trip.guard, detail=trip.message, forced=force)
+        trips = _check_guards(plan, config, force)
+        if plan_out is not None:
+            _save_plan(plan_out, plan, run, config, users.teams)
         if apply and (force or not trips):
             context = ApplyContext(
                 config.managed_teams(), users.teams, config.adopt_unmanaged, concurrency=config.concurrency
             )
-            total = len(plan.actions)
-            done = iter(range(1, total + 1))  # shared by the workers: range_iterator.__next__ is atomic in C
-            results = apply_plan(plan, litellm, context, lambda _: progress("actions", next(done), total))
+            results = _apply(plan, litellm, context, progress)
         else:
             results = planned_results(plan)
             if apply:  # a guard tripped: nothing at all is applied
@@ -152,20 +141,136 @@ def run_job(
         log.error("run_failed", error=error)
     finally:
         progress.close()
+    pending = detailed_exitcode and not apply and plan is not None and plan.has_changes
+    run.requests = {"backstage": dict(backstage.session.requests), "litellm": dict(litellm.session.requests)}
+    return _finish(run, clock, config, report_dir, plan, results, error, trips, force, pending)
+
+
+def apply_saved_plan(
+    config: Config,
+    config_path: str,
+    plan_path: Path,
+    *,
+    report_dir: Path | None = None,
+    force: bool = False,
+) -> JobResult:
+    """Applies exactly a saved plan, after checking that the users it touches are as the plan saw them."""
+    saved = load_plan(
+        plan_path,
+        litellm_url=str(config.litellm.base_url),
+        max_age=timedelta(minutes=config.max_plan_age_minutes),
+        now=_now(),
+    )
+    run, clock = _start("apply", False, config, config_path)
+    _, litellm = clients_for(config)
+    progress = ProgressReporter(tty=sys.stderr.isatty() and not logs.JSON_LOGS)
+    plan = saved.plan
+    results: list[ActionResult] = planned_results(plan)
+    error: str | None = None
+    trips: tuple[GuardTrip, ...] = ()
+    try:
+        ids = sorted({a.user_id for a in plan.actions})
+        log.info("rereading_users", plan=str(plan_path), users=len(ids))
+        with ThreadPoolExecutor(config.concurrency, thread_name_prefix="reread") as pool:
+            current = dict(zip(ids, pool.map(litellm.get_user, ids), strict=True))
+        stale = stale_actions(saved, current)
+        if stale:
+            named = "; ".join(f"{a.user_id} ({why})" for a, why in stale[:20])
+            more = f" and {len(stale) - 20} more" if len(stale) > 20 else ""
+            error = (
+                f"the plan is stale: {len(stale)} of its actions no longer match LiteLLM, "
+                f"so nothing was applied: {named}{more}"
+            )
+            log.error("plan_stale", stale=len(stale))
+        else:
+            trips = _check_guards(plan, config, force)
+            if force or not trips:
+                context = ApplyContext(
+                    saved.managed_teams, saved.existing_teams, saved.adopt_unmanaged, config.concurrency
+                )
+                results = _apply(plan, litellm, context, progress)
+            else:
+                results = [replace(r, outcome=Outcome.blocked_by_guard) for r in results]
+    except ApiError as exc:
+        error = redact(str(exc))
+        log.error("run_failed", error=error)
+    finally:
+        progress.close()
+    run.requests = {"litellm": dict(litellm.session.requests)}
+    return _finish(run, clock, config, report_dir, plan, results, error, trips, force, False)
+
+
+def _start(command: str, dry_run: bool, config: Config, config_path: str) -> tuple[RunInfo, float]:
+    started = _now()
+    run = RunInfo(
+        run_id=started.strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6],
+        command=command,
+        dry_run=dry_run,
+        started_at=started.isoformat(timespec="seconds"),
+        version=__version__,
+        config_path=config_path,
+        backstage_url=str(config.backstage.base_url),
+        litellm_url=str(config.litellm.base_url),
+    )
+    structlog.contextvars.bind_contextvars(run_id=run.run_id)
+    return run, time.monotonic()
+
+
+def _check_guards(plan: Plan, config: Config, force: bool) -> tuple[GuardTrip, ...]:
+    trips = check_guards(plan, config)
+    for trip in trips:
+        log.warning("guard_tripped", guard=trip.guard, detail=trip.message, forced=force)
+    return trips
+
+
+def _apply(
+    plan: Plan, litellm: LiteLLMClient, context: ApplyContext, progress: Progress
+) -> list[ActionResult]:
+    total = len(plan.actions)
+    done = iter(range(1, total + 1))  # shared by the workers: range_iterator.__next__ is atomic in C
+    return apply_plan(plan, litellm, context, lambda _: progress("actions", next(done), total))
+
+
+def _save_plan(path: Path, plan: Plan, run: RunInfo, config: Config, teams: frozenset[str] | None) -> None:
+    text = dump_plan(
+        plan,
+        created_at=datetime.fromisoformat(run.started_at),
+        litellm_url=run.litellm_url,
+        backstage_url=run.backstage_url,
+        config_path=run.config_path,
+        managed_teams=config.managed_teams(),
+        existing_teams=teams,
+        adopt_unmanaged=config.adopt_unmanaged,
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text + "\n", encoding="utf-8")
+    log.info("plan_saved", path=str(path), actions=len(plan.actions))
+
+
+def _finish(
+    run: RunInfo,
+    clock: float,
+    config: Config,
+    report_dir: Path | None,
+    plan: Plan | None,
+    results: list[ActionResult],
+    error: str | None,
+    trips: tuple[GuardTrip, ...],
+    force: bool,
+    changes_pending: bool,
+) -> JobResult:
     failed = any(r.outcome is Outcome.failed for r in results)
     if error is not None or failed:
         exit_code = EXIT_FAILURE
     elif trips and not force:
         exit_code = EXIT_GUARD
-    elif detailed_exitcode and not apply and plan is not None and plan.has_changes:
+    elif changes_pending:
         exit_code = EXIT_CHANGES_PENDING
     else:
         exit_code = EXIT_OK
-    finished = _now()
-    run.finished_at = finished.isoformat(timespec="seconds")
+    run.finished_at = _now().isoformat(timespec="seconds")
     run.duration_seconds = round(time.monotonic() - clock, 3)
     run.exit_code = exit_code
-    run.requests = {"backstage": dict(backstage.session.requests), "litellm": dict(litellm.session.requests)}
     report = build_report(run, plan, results, error, guards=(trips, force))
     paths = write_report(report, report_dir or config.report.dir, config.report.formats)
     structlog.contextvars.unbind_contextvars("run_id")

@@ -155,6 +155,11 @@ def _same_number(a: float | None, b: float | None) -> bool:
     return math.isclose(a, b, rel_tol=0, abs_tol=1e-9)
 
 
+def current_models(user: LiteLLMUser) -> list[str]:
+    """The "before" of a models change, as plans record it."""
+    return sorted(user.models)
+
+
 def _models_equal(current: tuple[str, ...], desired: tuple[str, ...]) -> bool:
     norm = {(): (), (ALL_PROXY_MODELS,): ()}
     cur = tuple(sorted(set(current)))
@@ -192,7 +197,7 @@ def diff_user(
     if desired.rpm_limit != current.rpm_limit:
         scalar("rpm_limit", current.rpm_limit, desired.rpm_limit)
     if not _models_equal(current.models, desired.models):
-        changes.append(FieldChange("models", sorted(current.models), list(desired.models)))
+        changes.append(FieldChange("models", current_models(current), list(desired.models)))
         payload["models"] = list(desired.models) or [ALL_PROXY_MODELS]
 
     # Metadata: only the job's own keys are compared; the rest of the object is carried over untouched,

@@ -11,6 +11,7 @@ from collections.abc import Callable
 import pytest
 
 from tests.envs import RealEnv
+from tests.plan_scenarios import PLAN_SCENARIOS
 from tests.quirks import QUIRKS
 from tests.safety_scenarios import SAFETY_SCENARIOS
 from tests.scenarios import SCENARIOS
@@ -30,4 +31,9 @@ def test_litellm_quirk(quirk: Callable[[RealEnv], None], real_env: RealEnv) -> N
 
 @pytest.mark.parametrize("scenario", SAFETY_SCENARIOS, ids=lambda s: s.__name__)
 def test_safety_scenario(scenario: Callable[[RealEnv], None], real_env: RealEnv) -> None:
+    scenario(real_env)
+
+
+@pytest.mark.parametrize("scenario", PLAN_SCENARIOS, ids=lambda s: s.__name__)
+def test_plan_scenario(scenario: Callable[[RealEnv], None], real_env: RealEnv) -> None:
     scenario(real_env)
