@@ -274,6 +274,19 @@ class BackstageClient:
             requests=self.session.total_requests - before,
         )
 
+    def group_refs(self) -> frozenset[str]:
+        """Every group's ref (what `validate --online` checks role groups against)."""
+        refs: set[str] = set()
+
+        def add(page: list[Any]) -> None:
+            for entity in page:
+                group = parse_group(entity)
+                if not isinstance(group, SkippedEntity):
+                    refs.add(group.ref)
+
+        self._query("kind=group", GROUP_FIELDS, add)
+        return frozenset(refs)
+
     def _query(
         self,
         filter_: str,

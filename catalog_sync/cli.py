@@ -159,10 +159,28 @@ def run(config_path: Path, report_dir: Path | None, dry_run: bool, force: bool, 
 
 @main.command()
 @CONFIG_OPTION
-def validate(config_path: Path) -> None:
-    """Check the config offline: every problem in one pass, each with its path."""
+@click.option(
+    "--online",
+    is_flag=True,
+    help="Also check against the live systems, read-only: credentials, role groups, teams, models.",
+)
+def validate(config_path: Path, online: bool) -> None:
+    """Check the config: every problem in one pass, each with its path."""
     config = _load(config_path)
     click.echo(f"{config_path}: valid ({len(config.roles)} roles, {len(config.managed_teams())} teams named)")
+    if not online:
+        return
+    from catalog_sync.online import check_online
+
+    result = _guarded(lambda: check_online(config))
+    for line in result.passed:
+        click.echo(f"{config_path}: {line}")
+    for line in result.unreachable + result.problems:
+        click.echo(f"{config_path}: {line}", err=True)
+    if result.unreachable:
+        sys.exit(EXIT_FAILURE)
+    if result.problems:
+        sys.exit(EXIT_USAGE)
 
 
 @main.command()

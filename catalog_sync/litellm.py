@@ -218,7 +218,7 @@ class LiteLLMClient:
                 if not page_users:  # a page past the end is a 200 with "users": []
                     break
                 duplicates += _merge(users, page_users)
-        teams = self._team_ids()
+        teams = self.team_ids()
         return LiteLLMSnapshot(
             users=users,
             total=total,
@@ -227,7 +227,7 @@ class LiteLLMClient:
             requests=self.session.total_requests - before,
         )
 
-    def _team_ids(self) -> frozenset[str]:
+    def team_ids(self) -> frozenset[str]:
         path = "/team/list"
         body = self.session.get_json(path)
         if not isinstance(body, list):  # a bare array of team objects (contracts README, Teams)
@@ -239,6 +239,16 @@ class LiteLLMClient:
                 raise self.session.shape_error("GET", path, "team objects with a string team_id", team)
             ids.add(team_id)
         return frozenset(ids)
+
+    def model_names(self) -> frozenset[str]:
+        """The models the proxy serves (GET /v1/models, the OpenAI list shape)."""
+        path = "/v1/models"
+        body = self.session.get_json(path)
+        data = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(data, list):
+            raise self.session.shape_error("GET", path, "an object with a 'data' list", body)
+        names = {m.get("id") for m in data if isinstance(m, dict)}
+        return frozenset(n for n in names if isinstance(n, str))
 
     def get_user(self, user_id: str) -> LiteLLMUser | None:
         """One user with its team ids, or None when it does not exist."""

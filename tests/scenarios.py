@@ -183,6 +183,33 @@ def left_the_catalog_is_reported_not_touched(env: Env) -> None:
     assert "bob@example.com" in env.all_users()
 
 
+def validate_online_checks_groups_teams_models_and_credentials(env: Env) -> None:
+    env.add_team("ml-team")
+    env.set_catalog(org())
+    roles = [
+        {"group": "ml-research", "teams": ["ml-team"], "models": ["fake-gpt", "all-proxy-models"]},
+        {"group": "no-such-group", "teams": ["no-such-team"], "models": ["no-such-model"]},
+    ]
+    cfg = env.config(defaults=DEFAULTS, roles=roles)
+    result = env.cli("validate", "--online", "-c", str(cfg))
+    assert result.code == 2, result.stdout + result.stderr
+    problems = [line.split(": ", 1)[1] for line in result.stderr.splitlines() if line.startswith(str(cfg))]
+    assert problems == [
+        "roles[1].group: group:default/no-such-group does not exist in the catalog",
+        "roles[1].teams: team no-such-team does not exist in LiteLLM",
+        "roles[1].models: model no-such-model is not served by LiteLLM",
+    ]
+    assert "LiteLLM: credentials work" in result.stdout and "Backstage: credentials work" in result.stdout
+    good = env.config(defaults=DEFAULTS, roles=roles[:1])
+    assert env.cli("validate", "--online", "-c", str(good)).code == 0
+    env.master_key = "sk-wrong-0123456789"
+    bad_key = env.cli("validate", "--online", "-c", str(good))
+    assert (
+        bad_key.code == 1
+        and "litellm.master_key / litellm.base_url: litellm GET /team/list: HTTP 401" in bad_key.stderr
+    )
+
+
 SCENARIOS = [
     first_run_creates_everyone_without_keys,
     second_run_plans_nothing,
@@ -190,4 +217,5 @@ SCENARIOS = [
     unmanaged_user_with_clashing_id_is_untouched_and_reported,
     plan_changes_nothing,
     left_the_catalog_is_reported_not_touched,
+    validate_online_checks_groups_teams_models_and_credentials,
 ]

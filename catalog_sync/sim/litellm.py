@@ -269,6 +269,8 @@ class LiteLLMSim(SimApp):
         self._key_count: Counter[str] = Counter()
         self._version = 0
         self._listings: OrderedDict[tuple[Any, ...], _Listing] = OrderedDict()
+        # The proxy's model list (/v1/models): ../shared/real configures one model, fake-gpt.
+        self.models: list[str] = ["fake-gpt"]
 
     # ------------------------------------------------------------------ helpers for tests
     def now(self) -> str:
@@ -612,6 +614,8 @@ class LiteLLMSim(SimApp):
             "/key/block": {"POST": self._key_block},
             "/key/unblock": {"POST": self._key_unblock},
             "/key/delete": {"POST": self._key_delete},
+            "/v1/models": {"GET": self._models},
+            "/models": {"GET": self._models},
         }
         route = routes.get(path)
         if route is None:
@@ -1370,6 +1374,13 @@ class LiteLLMSim(SimApp):
                     row["teams"].remove(t)
         self._changed()
         return Response.json({"deleted_teams": team_ids})
+
+    def _models(self, query: Query, body: Any, raw_query: str) -> Response:
+        # As 1.106.2 answers (probed by hand): the OpenAI list shape.
+        data = [
+            {"id": m, "object": "model", "created": 1677610602, "owned_by": "openai"} for m in self.models
+        ]
+        return Response.json({"data": data, "object": "list"})
 
     # ------------------------------------------------------------------ /key/* (minimal)
     def _key_generate(self, query: Query, body: dict[str, Any], raw_query: str) -> Response:
