@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from .http import ApiSession
 from .model import CatalogGroup, CatalogSnapshot, CatalogUser, SkippedEntity
@@ -185,6 +185,31 @@ def catalog_url(base_url: str) -> str:
     return base if base.endswith("/api/catalog") else f"{base}/api/catalog"
 
 
+_E = TypeVar("_E", CatalogUser, GroupEntity)
+
+
+def _collector(
+    kind: str,
+    parse: Callable[[Any], _E | SkippedEntity],
+    into: dict[str, _E],
+    skipped: list[SkippedEntity],
+) -> Callable[[list[Any]], None]:
+    """Parses a page of entities into `into` (by ref); unusable ones and repeats go to `skipped`."""
+
+    def add(page: list[Any]) -> None:
+        for entity in page:
+            parsed = parse(entity)
+            if isinstance(parsed, SkippedEntity):
+                skipped.append(parsed)
+            elif parsed.ref in into:
+                # Refs are case-insensitive in Backstage; a repeat means the data moved under the cursor.
+                skipped.append(SkippedEntity(kind, parsed.ref, "duplicate entity ref in the listing"))
+            else:
+                into[parsed.ref] = parsed
+
+    return add
+
+
 class BackstageClient:
     """Reads all users and groups. Requests grow with pages, never with entities."""
 
@@ -237,37 +262,14 @@ class BackstageClient:
         user_filter = "kind=user" + (f",{self.user_filter}" if self.user_filter else "")
         skipped: list[SkippedEntity] = []
         users: dict[str, CatalogUser] = {}
-
-        def add_users(page: list[Any]) -> None:
-            for entity in page:
-                user = parse_user(entity)
-                if isinstance(user, SkippedEntity):
-                    skipped.append(user)
-                elif user.ref in users:
-                    # Refs are case-insensitive in Backstage; a repeat means the data moved under the cursor.
-                    skipped.append(SkippedEntity("user", user.ref, "duplicate entity ref in the listing"))
-                else:
-                    users[user.ref] = user
-
-        group_entities: list[GroupEntity] = []
-        seen_groups: set[str] = set()
-
-        def add_groups(page: list[Any]) -> None:
-            for entity in page:
-                group = parse_group(entity)
-                if isinstance(group, SkippedEntity):
-                    skipped.append(group)
-                elif group.ref in seen_groups:
-                    skipped.append(SkippedEntity("group", group.ref, "duplicate entity ref in the listing"))
-                else:
-                    seen_groups.add(group.ref)
-                    group_entities.append(group)
-
+        groups: dict[str, GroupEntity] = {}
+        add_users = _collector("user", parse_user, users, skipped)
+        add_groups = _collector("group", parse_group, groups, skipped)
         users_total = self._query(user_filter, USER_FIELDS, add_users, progress, "catalog users")
         groups_total = self._query("kind=group", GROUP_FIELDS, add_groups, progress, "catalog groups")
         return CatalogSnapshot(
             users=tuple(users.values()),
-            groups=build_groups(group_entities),
+            groups=build_groups(list(groups.values())),
             users_total=users_total,
             groups_total=groups_total,
             skipped=tuple(skipped),

@@ -250,8 +250,8 @@ class LiteLLMClient:
         names = {m.get("id") for m in data if isinstance(m, dict)}
         return frozenset(n for n in names if isinstance(n, str))
 
-    def get_user(self, user_id: str) -> LiteLLMUser | None:
-        """One user with its team ids, or None when it does not exist."""
+    def _user_info(self, user_id: str) -> dict[str, Any] | None:
+        """The /user/info body of one user, or None when it does not exist."""
         if not user_id:
             # /user/info without user_id answers with the caller's own record (contracts README).
             raise ValueError("user_id must not be empty")
@@ -269,7 +269,15 @@ class LiteLLMClient:
         # LiteLLM <= 1.80 answers a missing user with 200 and {"user_info": {"spend": 0}} (#17437).
         if info.get("user_id") is None:
             return None
-        user = parse_user_row(info, path)
+        return body  # type: ignore[no-any-return]
+
+    def get_user(self, user_id: str) -> LiteLLMUser | None:
+        """One user with its team ids, or None when it does not exist."""
+        body = self._user_info(user_id)
+        if body is None:
+            return None
+        path = "/user/info"
+        user = parse_user_row(body["user_info"], path)
         if user.user_id != user_id:
             # A mis-encoded id ('+' read back as a space) would otherwise silently return someone else.
             raise self.session.shape_error(
@@ -349,26 +357,17 @@ class LiteLLMClient:
 
     def user_keys(self, user_id: str) -> tuple[tuple[str, bool], ...] | None:
         """(hashed token, blocked) for each of the user's keys (/user/info); None if the user is gone."""
-        if not user_id:
-            raise ValueError("user_id must not be empty")
-        path = "/user/info"
-        try:
-            body = self.session.get_json(path, [("user_id", user_id)])
-        except ApiError as exc:
-            if exc.status == 404 and not (exc.message == "Not Found" and exc.error_type is None):
-                return None
-            raise
-        info = body.get("user_info") if isinstance(body, dict) else None
-        keys = body.get("keys") if isinstance(body, dict) else None
-        if not isinstance(info, dict) or not isinstance(keys, list):
-            raise self.session.shape_error("GET", path, "an object with 'user_info' and 'keys'", body)
-        if info.get("user_id") is None:  # old versions: 200 with an empty record (#17437)
+        body = self._user_info(user_id)
+        if body is None:
             return None
+        keys = body.get("keys")
+        if not isinstance(keys, list):
+            raise self.session.shape_error("GET", "/user/info", "an object with a 'keys' list", body)
         out: list[tuple[str, bool]] = []
         for key in keys:
             token = key.get("token") if isinstance(key, dict) else None
             if not isinstance(token, str) or not token:
-                raise self.session.shape_error("GET", path, "key objects with a string token", key)
+                raise self.session.shape_error("GET", "/user/info", "key objects with a string token", key)
             out.append((token, key.get("blocked") is True))
         return tuple(out)
 
