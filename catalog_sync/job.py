@@ -104,15 +104,19 @@ def run_job(
     error: str | None = None
     trips: tuple[GuardTrip, ...] = ()
     try:
-        log.info("reading_catalog", url=run.backstage_url)
-        catalog = backstage.read_snapshot(progress)
+        log.info("reading", backstage=run.backstage_url, litellm=run.litellm_url)
+        # The two systems are independent: read them at once, so the run waits for the slower only.
+        with ThreadPoolExecutor(2, thread_name_prefix="read") as pool:
+            catalog_future = pool.submit(backstage.read_snapshot, progress)
+            users_future = pool.submit(litellm.list_users, progress)
+            catalog, users = catalog_future.result(), users_future.result()
         log.info(
             "catalog_read", users=len(catalog.users), groups=len(catalog.groups), requests=catalog.requests
         )
-        log.info("reading_litellm", url=run.litellm_url)
-        users = litellm.list_users(progress)
         log.info("litellm_read", users=len(users.users), total=users.total, requests=users.requests)
+        run.timings["read_seconds"] = round(time.monotonic() - clock, 3)
         plan = build_plan(catalog, users, config)
+        run.timings["plan_seconds"] = round(time.monotonic() - clock - run.timings["read_seconds"], 3)
         log.info(
             "planned",
             create=len(plan.creates),
@@ -128,7 +132,9 @@ def run_job(
             context = ApplyContext(
                 config.managed_teams(), users.teams, config.adopt_unmanaged, concurrency=config.concurrency
             )
+            applying = time.monotonic()
             results = _apply(plan, litellm, context, progress)
+            run.timings["apply_seconds"] = round(time.monotonic() - applying, 3)
         else:
             results = planned_results(plan)
             if apply:  # a guard tripped: nothing at all is applied

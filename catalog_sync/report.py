@@ -38,6 +38,7 @@ class RunInfo:
     duration_seconds: float | None = None
     exit_code: int | None = None
     requests: dict[str, dict[str, int]] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)  # read_seconds, plan_seconds, apply_seconds
 
 
 def public_url(url: str) -> str:
@@ -139,6 +140,7 @@ def build_report(
             "finished_at": run.finished_at,
             "duration_seconds": run.duration_seconds,
             "exit_code": run.exit_code,
+            "timings": run.timings,
             "version": run.version,
             "config_path": run.config_path,
             "backstage_url": public_url(run.backstage_url),
