@@ -269,6 +269,7 @@ class LiteLLMSim(SimApp):
         self._key_count: Counter[str] = Counter()
         self._version = 0
         self._listings: OrderedDict[tuple[Any, ...], _Listing] = OrderedDict()
+        self._email_index: dict[str, list[str]] | None = None
         # The proxy's model list (/v1/models): ../shared/real configures one model, fake-gpt.
         self.models: list[str] = ["fake-gpt"]
 
@@ -346,9 +347,12 @@ class LiteLLMSim(SimApp):
             self._changed()
 
     # ------------------------------------------------------------------ state internals
-    def _changed(self) -> None:
+    def _changed(self, emails_kept: bool = False) -> None:
+        """State changed: drop cached listings, and the e-mail index unless the caller kept it current."""
         self._version += 1
         self._listings.clear()
+        if not emails_kept:
+            self._email_index = None
 
     def _new_row(self, user_id: str, fields: Mapping[str, Any]) -> dict[str, Any]:
         now = self.now()
@@ -499,13 +503,23 @@ class LiteLLMSim(SimApp):
     def _find_key(self, key: str) -> dict[str, Any] | None:
         return self.keys.get(key) or self.keys.get(hash_token(key))
 
+    def _emails(self) -> dict[str, list[str]]:
+        """lower-cased e-mail -> user ids, rebuilt after a change that may have touched an e-mail (a scan
+        per lookup made creating 100,000 users quadratic)."""
+        if self._email_index is None:
+            index: dict[str, list[str]] = {}
+            for uid, row in self.users.items():
+                if row["user_email"] is not None:
+                    index.setdefault(row["user_email"].lower(), []).append(uid)
+            self._email_index = index
+        return self._email_index
+
     def _user_by_email(self, email: str, *, insensitive: bool) -> dict[str, Any] | None:
         e = email.strip()
-        for row in self.users.values():
+        for uid in self._emails().get(e.lower(), ()):
+            row = self.users[uid]
             stored = row["user_email"]
-            if stored is None:
-                continue
-            if (stored.lower() == e.lower()) if insensitive else (stored == e):
+            if stored is not None and ((stored.lower() == e.lower()) if insensitive else (stored == e)):
                 return row
         return None
 
@@ -798,7 +812,9 @@ class LiteLLMSim(SimApp):
                     self._join_team(row, team, "user", email=row["user_email"])
                     joined.append(team["team_id"])
             row_view = row
-            self._changed()
+            if self._email_index is not None and row["user_email"] is not None:
+                self._email_index.setdefault(row["user_email"].lower(), []).append(uid)
+            self._changed(emails_kept=True)
         key = ""
         if auto_create_key:
             key_fields = {k: data.get(k) for k in ("models", "key_alias", "duration")}
@@ -891,7 +907,7 @@ class LiteLLMSim(SimApp):
         changes: dict[str, Any] = {}
         for k, v in body.items():
             # only sent fields change; [] and {} are dropped; null clears the budget and limit columns
-            # and is dropped for the rest (verified on 1.106.2, see tests/contract/test_litellm_quirks.py)
+            # and is dropped for the rest (verified on 1.106.2, see tests/quirks.py)
             if k in _CLEARED_BY_NULL or (k in _ROW_WRITABLE and v is not None and v != [] and v != {}):
                 changes[k] = v
         if body.get("user_role") == "internal_user":
@@ -899,13 +915,16 @@ class LiteLLMSim(SimApp):
                 changes["max_budget"] = self.max_internal_user_budget
             if "budget_duration" not in changes and self.internal_user_budget_duration is not None:
                 changes["budget_duration"] = self.internal_user_budget_duration
+        created = False
         if user_id:
             row = self.users.get(user_id)
             if row is None:  # upsert: the user is created from the sent fields
                 row = self._new_row(user_id, {})
                 self.users[user_id] = row
+                created = True
         else:
             row = self._user_by_email(str(email), insensitive=False)
+            created = row is None
             if row is None:
                 new_id = str(uuid.uuid4())
                 row = self._new_row(new_id, {"user_email": email})
@@ -920,7 +939,7 @@ class LiteLLMSim(SimApp):
         if changes.get("budget_duration") is not None:
             row["budget_reset_at"] = budget_reset_at(str(changes["budget_duration"]), self.clock())
         row["updated_at"] = self.now()
-        self._changed()
+        self._changed(emails_kept="user_email" not in changes and not created)
         return Response.json({"user_id": row["user_id"], "data": self._update_row(row)})
 
     def _user_info(self, query: Query, body: Any, raw_query: str) -> Response:
