@@ -17,7 +17,7 @@ MARKER_KEY = "catalog_sync"
 PLUGIN_MARKER = ("provisioned_by", "backstage")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CatalogUser:
     """A Backstage User entity, reduced to what the sync needs."""
 
@@ -29,7 +29,7 @@ class CatalogUser:
     groups: frozenset[str]  # direct memberships: full group refs, lower-cased
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CatalogGroup:
     """A Backstage Group entity: only its place in the hierarchy matters here."""
 
@@ -38,7 +38,7 @@ class CatalogGroup:
     parents: frozenset[str]  # from childOf relations and spec.parent (lower-cased full refs)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CatalogSnapshot:
     users: tuple[CatalogUser, ...]
     groups: Mapping[str, CatalogGroup]  # by ref
@@ -55,7 +55,7 @@ class CatalogSnapshot:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SkippedEntity:
     """An entity the reader could not use (no name, wrong shape, ...)."""
 
@@ -64,7 +64,7 @@ class SkippedEntity:
     reason: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LiteLLMUser:
     """A LiteLLM user row, as /user/list returns it (managed fields plus what the report shows)."""
 
@@ -94,7 +94,7 @@ class LiteLLMUser:
         return self.marker is not None or self.metadata.get(key) == value
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LiteLLMSnapshot:
     users: Mapping[str, LiteLLMUser]  # by user_id, de-duplicated
     total: int  # "total" the server reported
@@ -107,7 +107,7 @@ class LiteLLMSnapshot:
         return len(self.users) == self.total
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Notice:
     """A warning for the report: something odd in the data that did not stop the run."""
 

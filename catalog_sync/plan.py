@@ -36,14 +36,14 @@ class ActionKind(str, Enum):
 ALWAYS_PROTECTED = ("default_user_id",)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FieldChange:
     field: str  # user field, "metadata.<key>" or "teams"
     before: Any
     after: Any
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Action:
     kind: ActionKind
     user_id: str
@@ -60,7 +60,7 @@ class Action:
     key_unblocks: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Conflict:
     code: str  # unmanaged_user_exists | email_taken | duplicate_user_id | duplicate_email
     message: str
@@ -68,7 +68,7 @@ class Conflict:
     entity_ref: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PlanStats:
     catalog_users: int
     catalog_users_total: int
@@ -78,7 +78,7 @@ class PlanStats:
     managed_users: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Plan:
     creates: tuple[Action, ...]
     updates: tuple[Action, ...]
@@ -108,7 +108,7 @@ class Plan:
         return bool(self.actions)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class UserDiff:
     changes: tuple[FieldChange, ...]
     payload: Mapping[str, Any]
@@ -495,7 +495,7 @@ def _deprovisions(
     return out
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class GuardTrip:
     guard: str  # max_deprovision | max_changes
     limit: int

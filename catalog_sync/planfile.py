@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -71,7 +71,7 @@ def _action_out(a: Action) -> dict[str, Any]:
 
 
 def _desired_out(d: DesiredUser) -> dict[str, Any]:
-    return {k: _jsonable(v) for k, v in d.__dict__.items()}
+    return {f.name: _jsonable(getattr(d, f.name)) for f in fields(d)}
 
 
 def dump_plan(
@@ -97,7 +97,7 @@ def dump_plan(
             "managed_teams": sorted(managed_teams),
             "existing_teams": sorted(existing_teams) if existing_teams is not None else None,
             "adopt_unmanaged": adopt_unmanaged,
-            "stats": plan.stats.__dict__,
+            "stats": asdict(plan.stats),
             "actions": [_action_out(a) for a in actions],
             "desired": {
                 a.user_id: _desired_out(plan.desired[a.user_id]) for a in actions if a.user_id in plan.desired

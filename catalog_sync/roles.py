@@ -15,7 +15,7 @@ from catalog_sync.model import CatalogGroup, CatalogSnapshot, CatalogUser, Notic
 DEFAULTS = "defaults"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DesiredUser:
     """The LiteLLM state one catalog person should have."""
 
@@ -34,7 +34,7 @@ class DesiredUser:
     teams: frozenset[str]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Resolution:
     desired: tuple[DesiredUser, ...]
     # Catalog users the id rule could not map, or that collided with another entity's id.
