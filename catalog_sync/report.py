@@ -6,13 +6,15 @@ without bumping REPORT_VERSION.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import shutil
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 from urllib.parse import urlsplit, urlunsplit
 
 from catalog_sync.apply import ActionResult, Outcome
@@ -288,15 +290,46 @@ def render_terminal(report: Mapping[str, Any]) -> str:
     return f"{head}: " + ", ".join(parts)
 
 
-def _atomic_write(path: Path, text: str) -> None:
+def _atomic_write(path: Path, text: str | Callable[[TextIO], None]) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+            if isinstance(text, str):
+                fh.write(text)
+            else:
+                text(fh)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _dump(value: Any, indent: str) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False).replace("\n", "\n" + indent)
+
+
+def _copy_into(source: Path, fh: TextIO) -> None:
+    with source.open(encoding="utf-8") as src:
+        shutil.copyfileobj(src, fh)
+
+
+def write_json(report: Mapping[str, Any], fh: TextIO) -> None:
+    """The report as indented JSON, but long lists one item per line and written as they go: a report of
+    100,000 actions is never held in memory as one string."""
+    fh.write("{\n")
+    keys = list(report)
+    for i, key in enumerate(keys):
+        value = report[key]
+        end = ",\n" if i < len(keys) - 1 else "\n"
+        if isinstance(value, list) and value:
+            fh.write(f"  {json.dumps(key)}: [\n")
+            for j, item in enumerate(value):
+                sep = ",\n" if j < len(value) - 1 else "\n"
+                fh.write("    " + json.dumps(item, ensure_ascii=False) + sep)
+            fh.write("  ]" + end)
+        else:
+            fh.write(f"  {json.dumps(key)}: {_dump(value, '  ')}{end}")
+    fh.write("}\n")
 
 
 def write_report(report: Mapping[str, Any], directory: Path, formats: Iterable[ReportFormat]) -> list[Path]:
@@ -305,12 +338,13 @@ def write_report(report: Mapping[str, Any], directory: Path, formats: Iterable[R
     stem = f"catalog-sync-{report['run']['run_id']}"
     written: list[Path] = []
     for fmt in formats:
+        content: str | Callable[[TextIO], None]
         if fmt is ReportFormat.json:
-            text, ext = json.dumps(report, indent=2, sort_keys=False, ensure_ascii=False) + "\n", "json"
+            content, ext = (lambda fh: write_json(report, fh)), "json"
         else:
-            text, ext = render_markdown(report), "md"
+            content, ext = render_markdown(report), "md"
         path = directory / f"{stem}.{ext}"
-        _atomic_write(path, text)
-        _atomic_write(directory / f"latest.{ext}", text)
+        _atomic_write(path, content)
+        _atomic_write(directory / f"latest.{ext}", functools.partial(_copy_into, path))
         written.append(path)
     return written

@@ -60,7 +60,7 @@ def test_json_report_has_the_documented_shape() -> None:
         "warnings",
         "requests",
         "guards",
-    } | ({"budgets"} if "budgets" in report else set())
+    }
     assert report["result"] == "changes_planned"
     assert report["counts"]["create"] == 2 and report["counts"]["conflicts"] == 1
     action = report["actions"][0]
@@ -122,3 +122,13 @@ def test_secrets_are_masked_in_log_lines_and_error_text() -> None:
     text = out.getvalue()
     assert SECRET_KEY not in text and SECRET_TOKEN not in text and "***" in text
     assert redact(f"x {SECRET_TOKEN} y") == "x *** y"
+
+
+def test_the_json_report_is_valid_json_with_one_action_per_line(tmp_path: Path) -> None:
+    report = sample_report(5)
+    [path] = write_report(report, tmp_path, [ReportFormat.json])
+    text = path.read_text()
+    assert json.loads(text) == json.loads(json.dumps(report))
+    assert (tmp_path / "latest.json").read_text() == text
+    action_lines = [line for line in text.splitlines() if line.startswith('    {"action"')]
+    assert len(action_lines) == len(report["actions"]) == 4
