@@ -1,0 +1,1 @@
+"""catalog-sync benchmarks: `python -m benchmarks --help`."""

@@ -1,0 +1,114 @@
+"""Against the real LiteLLM and Backstage (../shared/real): the job's create and update throughput next to a
+plain concurrent loop sending the very same requests at the same concurrency.
+
+Needs a LiteLLM from start-litellm.sh (LITELLM_URL, LITELLM_MASTER_KEY) and a Backstage serving a generated
+org of at least `users` people (BACKSTAGE_URL, BACKSTAGE_TOKEN), e.g.
+    BACKSTAGE_DIR=/tmp/backstage-2k BACKSTAGE_PORT=7027 bash ../shared/real/start-backstage.sh start 2000 50
+LiteLLM is reset (start-litellm.sh reset) before each half.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import requests
+import yaml
+
+from benchmarks.bench import REPO, run_cli
+
+SCRIPTS = Path(os.environ.get("CATALOG_SYNC_REAL_SCRIPTS", REPO.parent / "shared" / "real"))
+
+
+def _config(work: Path, concurrency: int, budget: float) -> Path:
+    data = {
+        "backstage": {
+            "base_url": os.environ["BACKSTAGE_URL"],
+            "token": "${BACKSTAGE_TOKEN}",
+            "page_size": 1000,
+        },
+        "litellm": {"base_url": os.environ["LITELLM_URL"], "master_key": "${LITELLM_MASTER_KEY}"},
+        "user_id": {"domain": "example.com"},
+        "defaults": {"max_budget": budget, "budget_duration": "30d", "models": []},
+        "concurrency": concurrency,
+        "guards": {"max_changes": None},
+        "report": {"dir": str(work / "reports"), "formats": ["json"]},
+        "lock_file": str(work / "run.lock"),
+    }
+    path = work / f"config-{budget:g}.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def _plain_loop(path: str, bodies: list[dict[str, Any]], concurrency: int) -> float:
+    """The same requests with a ThreadPoolExecutor and a requests.Session per thread; returns seconds."""
+    local = threading.local()
+    url = os.environ["LITELLM_URL"].rstrip("/") + path
+    headers = {"Authorization": f"Bearer {os.environ['LITELLM_MASTER_KEY']}"}
+
+    def send(body: dict[str, Any]) -> None:
+        session = getattr(local, "s", None)
+        if session is None:
+            session = local.s = requests.Session()
+        session.post(url, json=body, headers=headers, timeout=120).raise_for_status()
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(send, bodies))
+    return time.monotonic() - started
+
+
+def _reset() -> None:
+    subprocess.run(["bash", str(SCRIPTS / "start-litellm.sh"), "reset"], check=True, capture_output=True)
+
+
+def _planned(work: Path, cfg: Path, env: dict[str, str]) -> list[dict[str, Any]]:
+    plan_file = work / "plan.json"
+    run_cli(["plan", "-c", str(cfg), "--out", str(plan_file)], env)
+    return json.loads(plan_file.read_text())["actions"]  # type: ignore[no-any-return]
+
+
+def compare_with_plain_loop(users: int, concurrency: int) -> dict[str, dict[str, float]]:
+    env = {k: os.environ[k] for k in ("BACKSTAGE_TOKEN", "LITELLM_MASTER_KEY")}
+    out: dict[str, dict[str, float]] = {}
+    with tempfile.TemporaryDirectory(prefix="cs-bench-real-") as tmp:
+        work = Path(tmp)
+        first, second = _config(work, concurrency, 10), _config(work, concurrency, 11)
+        # Creates: the job, then (after a reset) the plain loop with the bodies the job planned.
+        _reset()
+        actions = _planned(work, first, env)
+        creates = [{"user_id": a["user_id"], **a["payload"]} for a in actions if a["kind"] == "create"]
+        report, _, _ = run_cli(["run", "-c", str(first)], env)
+        job_seconds = report["run"]["timings"]["apply_seconds"]
+        _reset()
+        loop_seconds = _plain_loop("/user/new", creates, concurrency)
+        out["create"] = _rates(len(creates), job_seconds, loop_seconds)
+        # Updates: a default changes for everyone; the loop sends the same /user/update bodies again.
+        actions = _planned(work, second, env)
+        updates = [{"user_id": a["user_id"], **a["payload"]} for a in actions if a["kind"] == "update"]
+        report, _, _ = run_cli(["run", "-c", str(second)], env)
+        job_seconds = report["run"]["timings"]["apply_seconds"]
+        loop_seconds = _plain_loop("/user/update", updates, concurrency)
+        out["update"] = _rates(len(updates), job_seconds, loop_seconds)
+    if len(creates) < users:
+        raise RuntimeError(f"the catalog has {len(creates)} users, fewer than the {users} asked for")
+    return out
+
+
+def _rates(n: int, job_seconds: float, loop_seconds: float) -> dict[str, float]:
+    job, loop = n / job_seconds, n / loop_seconds
+    return {
+        "requests": n,
+        "job_seconds": job_seconds,
+        "loop_seconds": loop_seconds,
+        "job_per_s": job,
+        "loop_per_s": loop,
+        "ratio": job / loop,
+    }

@@ -1,0 +1,31 @@
+"""The benchmark harness itself, at a tiny size: its figures must agree with an independent count."""
+
+from __future__ import annotations
+
+from benchmarks.__main__ import table, targets
+from benchmarks.bench import PAGE_SIZE, bench_size, lower_bound, minimum_requests
+
+
+def test_minimum_and_lower_bound_formulas() -> None:
+    # 2,500 catalog users and 60 groups: 3 + 1 catalog pages; 2,500 LiteLLM users: 25 pages + /team/list.
+    assert PAGE_SIZE == 1000
+    assert minimum_requests(2500, 60, 2500, 25) == 4 + 26 + 25
+    # catalog chain 4 vs LiteLLM chain 1 + ceil(24 / 4) + 1 = 8: the longer is 8; writes ceil(25 / 4) = 7.
+    assert lower_bound(2500, 60, 2500, 25, 0.01, 4) == 0.01 * (8 + 7)
+
+
+def test_a_tiny_benchmark_runs_at_the_minimum_number_of_requests() -> None:
+    cases = bench_size(200, latency=0.001, drift=0.05, concurrency=4, baseline_sample=20)
+    assert [c.name for c in cases] == ["first plan", "first run", "steady plan", "steady run"]
+    by_name = {c.name: c for c in cases}
+    assert by_name["first run"].changes == 200 and by_name["steady run"].changes == 10
+    for case in cases:
+        assert case.made == case.minimum, (case.name, case.requests)
+        assert case.rss_mb > 0 and case.wall > 0 and case.lower_bound > 0
+    assert by_name["first run"].requests["litellm POST /user/new"] == 200
+    assert by_name["steady run"].requests["litellm POST /user/update"] == 10
+    assert (
+        by_name["steady plan"].baseline_seconds is not None and by_name["steady plan"].baseline_extrapolated
+    )
+    assert "first run" in table(cases)
+    assert targets(cases, 1, 0.05)[0][1] is True
