@@ -175,7 +175,7 @@ class LiteLLMClient:
         pages_done = 0
         total_pages = 1
 
-        def fetch(page: int) -> tuple[Any, list[LiteLLMUser]]:
+        def fetch(page: int) -> tuple[dict[str, Any], list[LiteLLMUser]]:
             nonlocal pages_done
             params: list[tuple[str, str | int | float]] = [
                 ("page", page),
@@ -193,7 +193,8 @@ class LiteLLMClient:
                 with lock:
                     pages_done += 1
                     progress("LiteLLM pages", pages_done, total_pages)
-            return body, parsed
+            # Only page 1's envelope (total, total_pages) is needed; the rest go at once.
+            return (body if page == 1 else {}), parsed
 
         lock = threading.Lock()
         first, parsed = fetch(1)

@@ -82,15 +82,19 @@ def find_cycles(groups: Mapping[str, CatalogGroup]) -> list[str]:
     return sorted(cyclic)
 
 
-def effective_groups(user: CatalogUser, groups: Mapping[str, CatalogGroup], nested: bool) -> frozenset[str]:
-    return ancestors(groups, user.groups) if nested else user.groups
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """What a role (or the defaults) gives: one shared object for everyone it matches."""
 
-
-def matching_role(memberships: frozenset[str], roles: Iterable[Role]) -> Role | None:
-    for role in roles:
-        if role.group_ref in memberships:
-            return role
-    return None
+    role: str
+    user_role: str | None
+    max_budget: float | None
+    budget_duration: str | None
+    models: tuple[str, ...]
+    tpm_limit: int | None
+    rpm_limit: int | None
+    metadata: Mapping[str, Any]
+    teams: frozenset[str]
 
 
 def _pick(role: Role | None, config: Config, name: str) -> Any:
@@ -100,25 +104,62 @@ def _pick(role: Role | None, config: Config, name: str) -> Any:
     return getattr(config.defaults, name)
 
 
-def desired_for(user: CatalogUser, user_id: str, role: Role | None, config: Config) -> DesiredUser:
+def grant_for(role: Role | None, config: Config) -> Grant:
     metadata: dict[str, Any] = dict(config.defaults.metadata or {})
     if role is not None and role.metadata:
         metadata.update(role.metadata)  # shallow merge, as the plugin's applyRoleOverrides does
     max_budget = _pick(role, config, "max_budget")
-    return DesiredUser(
-        user_id=user_id,
-        entity_ref=user.ref,
+    return Grant(
         role=role.group_ref if role is not None else DEFAULTS,
-        user_email=user.email.strip() if user.email and user.email.strip() else None,
-        user_alias=user.display_name or None,
         user_role=_pick(role, config, "user_role"),
         max_budget=float(max_budget) if max_budget is not None else None,
         budget_duration=_pick(role, config, "budget_duration"),
         models=tuple(sorted(set(_pick(role, config, "models") or ()))),
         tpm_limit=_pick(role, config, "tpm_limit"),
         rpm_limit=_pick(role, config, "rpm_limit"),
-        metadata=metadata,
+        metadata=metadata,  # shared by everyone the grant matches: never mutated
         teams=frozenset(_pick(role, config, "teams") or ()),
+    )
+
+
+class RoleMatcher:
+    """The first role (config order) whose group a user belongs to, directly or through a descendant group.
+
+    People share a handful of group sets, so the answer is kept per distinct set of direct groups.
+    """
+
+    def __init__(self, groups: Mapping[str, CatalogGroup], config: Config) -> None:
+        self._groups = groups
+        self._nested = config.match_nested_groups
+        self._roles = [(role.group_ref, grant_for(role, config)) for role in config.roles]
+        self.default = grant_for(None, config)
+        self._seen: dict[frozenset[str], Grant] = {}
+
+    def __call__(self, direct: frozenset[str]) -> Grant:
+        hit = self._seen.get(direct)
+        if hit is None:
+            memberships = ancestors(self._groups, direct) if self._nested else direct
+            hit = next((g for ref, g in self._roles if ref in memberships), self.default)
+            self._seen[direct] = hit
+        return hit
+
+
+def desired_for(user: CatalogUser, user_id: str, grant: Grant) -> DesiredUser:
+    email = user.email.strip() if user.email else None
+    return DesiredUser(
+        user_id=user_id,
+        entity_ref=user.ref,
+        role=grant.role,
+        user_email=email or None,
+        user_alias=user.display_name or None,
+        user_role=grant.user_role,
+        max_budget=grant.max_budget,
+        budget_duration=grant.budget_duration,
+        models=grant.models,
+        tpm_limit=grant.tpm_limit,
+        rpm_limit=grant.rpm_limit,
+        metadata=grant.metadata,
+        teams=grant.teams,
     )
 
 
@@ -154,14 +195,12 @@ def resolve(catalog: CatalogSnapshot, config: Config) -> Resolution:
 
     desired: list[DesiredUser] = []
     duplicates: dict[str, tuple[str, ...]] = {}
+    match = RoleMatcher(catalog.groups, config)
     for user_id, users in by_id.items():
         if len(users) > 1:
             duplicates[user_id] = tuple(sorted(u.ref for u in users))
             continue
         user = users[0]
-        matched = matching_role(
-            effective_groups(user, catalog.groups, config.match_nested_groups), config.roles
-        )
-        desired.append(desired_for(user, user_id, matched, config))
+        desired.append(desired_for(user, user_id, match(user.groups)))
     desired.sort(key=lambda d: d.user_id)
     return Resolution(tuple(desired), tuple(unmapped), duplicates, tuple(warnings))
