@@ -6,6 +6,7 @@ of the file. Unknown keys are errors: a typo must not silently become a default.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Mapping
@@ -231,6 +232,19 @@ class ReportConfig(_Strict):
     formats: list[ReportFormat] = Field(default_factory=lambda: [ReportFormat.json, ReportFormat.markdown])
 
 
+class MetricsConfig(_Strict):
+    textfile: Path | None = Field(
+        default=None,
+        description="Write Prometheus text format here after each run/apply (node_exporter's textfile "
+        "collector reads *.prom files from its --collector.textfile.directory)",
+    )
+    pushgateway: AnyHttpUrl | None = Field(
+        default=None, description="Push the same metrics to this Prometheus Pushgateway after each run/apply"
+    )
+    job: str = Field(default="catalog-sync", min_length=1, description="The Pushgateway job label")
+    timeout_seconds: float = Field(default=10, gt=0, le=300, description="Pushgateway request timeout")
+
+
 class Config(_Strict):
     backstage: BackstageConfig
     litellm: LiteLLMConfig
@@ -256,6 +270,7 @@ class Config(_Strict):
         "(default: one per LiteLLM URL in the temp directory)",
     )
     report: ReportConfig = Field(default_factory=ReportConfig)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
 
     @model_validator(mode="after")
     def _unique_role_groups(self) -> Config:
@@ -399,4 +414,15 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
 
 
 def json_schema() -> dict[str, Any]:
-    return Config.model_json_schema()
+    schema = Config.model_json_schema()
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "catalog-sync config",
+        "description": "Strings may hold ${ENV_VAR}, replaced from the environment before validation.",
+        **{k: v for k, v in schema.items() if k not in ("title", "description")},
+    }
+
+
+def schema_text() -> str:
+    """The JSON Schema as shipped in config.schema.json (stable key order, trailing newline)."""
+    return json.dumps(json_schema(), indent=2, ensure_ascii=False) + "\n"

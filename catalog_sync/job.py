@@ -20,6 +20,7 @@ from catalog_sync.config import Config
 from catalog_sync.http import ApiError
 from catalog_sync.litellm import LiteLLMClient
 from catalog_sync.logs import redact
+from catalog_sync.metrics import publish as publish_metrics
 from catalog_sync.plan import GuardTrip, Plan, build_plan, check_guards
 from catalog_sync.planfile import dump_plan, load_plan, stale_actions
 from catalog_sync.progress import Progress, ProgressReporter
@@ -279,5 +280,7 @@ def _finish(
     run.exit_code = exit_code
     report = build_report(run, plan, results, error, guards=(trips, force))
     paths = write_report(report, report_dir or config.report.dir, config.report.formats)
+    if not run.dry_run:
+        publish_metrics(config.metrics, report, time.time())
     structlog.contextvars.unbind_contextvars("run_id")
     return JobResult(exit_code, report, paths, plan, render_terminal(report))
