@@ -15,7 +15,7 @@ import click
 import structlog
 
 from catalog_sync import __version__
-from catalog_sync.config import Config, ConfigError, load_config
+from catalog_sync.config import Config, ConfigError, load_config, schema_text
 from catalog_sync.job import EXIT_FAILURE, EXIT_USAGE, JobResult, apply_saved_plan, run_job
 from catalog_sync.lock import LockHeld, default_lock_path, run_lock
 from catalog_sync.logs import configure, redact, register_secrets
@@ -181,6 +181,12 @@ def validate(config_path: Path, online: bool) -> None:
         sys.exit(EXIT_FAILURE)
     if result.problems:
         sys.exit(EXIT_USAGE)
+
+
+@main.command()
+def schema() -> None:
+    """Print the config's JSON Schema (the repository ships it as config.schema.json, for editors)."""
+    click.echo(schema_text(), nl=False)
 
 
 @main.command()
