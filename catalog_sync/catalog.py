@@ -7,6 +7,7 @@ only pages and hands each entity to them.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -304,6 +305,29 @@ class BackstageClient:
         to a cursor is ignored: so limit+fields go on every page, the filter on the first only
         (contracts README, by-query; backstage-responses 1b/1c).
         """
+        # Pages are parsed on a helper thread while the next one is fetched (one page in hand at most).
+        with ThreadPoolExecutor(1, thread_name_prefix="catalog-parse") as parser:
+            parsing: Future[None] | None = None
+
+            def hand_over(items: list[Any]) -> None:
+                nonlocal parsing
+                if parsing is not None:
+                    parsing.result()
+                parsing = parser.submit(consume, items)
+
+            total = self._pages(filter_, fields, hand_over, progress, label)
+            if parsing is not None:
+                parsing.result()
+            return total
+
+    def _pages(
+        self,
+        filter_: str,
+        fields: str,
+        consume: Callable[[list[Any]], None],
+        progress: Progress | None,
+        label: str,
+    ) -> int:
         common = [("limit", str(self.page_size)), ("fields", fields)]
         params = [("filter", filter_), *common]
         total: int | None = None
