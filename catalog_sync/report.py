@@ -11,10 +11,10 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Generic, TextIO, TypeVar, overload
 from urllib.parse import urlsplit, urlunsplit
 
 from catalog_sync.apply import ActionResult, Outcome
@@ -50,6 +50,45 @@ def public_url(url: str) -> str:
     if parts.port:
         host = f"{host}:{parts.port}"
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+_T = TypeVar("_T")
+
+
+class LazyRows(Sequence[dict[str, Any]], Generic[_T]):
+    """A read-only list of report rows, each built when it is read: a first run of 100,000 creates is never
+    100,000 row dicts in memory at once (the writers stream them)."""
+
+    def __init__(self, items: Sequence[_T], render: Callable[[_T], dict[str, Any]]) -> None:
+        self._items = items
+        self._render = render
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @overload
+    def __getitem__(self, index: int) -> dict[str, Any]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[dict[str, Any]]: ...
+
+    def __getitem__(self, index: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
+        if isinstance(index, slice):
+            return [self._render(item) for item in self._items[index]]
+        return self._render(self._items[index])
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return map(self._render, self._items)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (list, LazyRows)):
+            return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"LazyRows({len(self)} rows)"
 
 
 def _change(c: FieldChange) -> dict[str, Any]:
@@ -160,7 +199,7 @@ def build_report(
         },
         "error": error,
         "counts": counts,
-        "actions": [_action(r) for r in action_results],
+        "actions": LazyRows(action_results, _action),
         "deprovision": [
             {
                 "user_id": r.action.user_id,
@@ -246,10 +285,11 @@ def render_markdown(report: Mapping[str, Any], max_changes: int = MARKDOWN_MAX_C
     actions = report["actions"]
     if actions:
         lines += ["", f"### Changes ({len(actions)})", ""]
-        ordered = sorted(
-            actions, key=lambda a: (a["outcome"] not in ("failed", "conflict"), a["action"], a["user_id"])
-        )
-        lines += [_change_line(a) for a in ordered[:max_changes]]
+        # Sort positions, not rows, and build only the rows shown (the report's rows may be LazyRows).
+        keys = [(a["outcome"] not in ("failed", "conflict"), a["action"], a["user_id"]) for a in actions]
+        shown = sorted(range(len(keys)), key=keys.__getitem__)[:max_changes]
+        del keys
+        lines += [_change_line(actions[i]) for i in shown]
         if len(actions) > max_changes:
             lines.append(f"- … and {len(actions) - max_changes} more (see the JSON report)")
     if report["deprovision"]:
@@ -321,7 +361,9 @@ def write_json(report: Mapping[str, Any], fh: TextIO) -> None:
     for i, key in enumerate(keys):
         value = report[key]
         end = ",\n" if i < len(keys) - 1 else "\n"
-        if isinstance(value, list) and value:
+        if isinstance(value, LazyRows):
+            value = value if value else []
+        if isinstance(value, (list, LazyRows)) and value:
             fh.write(f"  {json.dumps(key)}: [\n")
             for j, item in enumerate(value):
                 sep = ",\n" if j < len(value) - 1 else "\n"
