@@ -225,11 +225,15 @@ class GuardsConfig(_Strict):
 class ReportFormat(str, Enum):
     json = "json"
     markdown = "markdown"
+    html = "html"
 
 
 class ReportConfig(_Strict):
     dir: Path = Field(default=Path("reports"), description="Where reports are written (created if missing)")
-    formats: list[ReportFormat] = Field(default_factory=lambda: [ReportFormat.json, ReportFormat.markdown])
+    formats: list[ReportFormat] = Field(
+        default_factory=lambda: [ReportFormat.json, ReportFormat.markdown, ReportFormat.html],
+        description="json (complete, for tools), markdown (a pull-request comment), html (for people)",
+    )
 
 
 class MetricsConfig(_Strict):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import time
 import uuid
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
@@ -21,6 +22,7 @@ from catalog_sync.http import ApiError
 from catalog_sync.litellm import LiteLLMClient
 from catalog_sync.logs import redact
 from catalog_sync.metrics import publish as publish_metrics
+from catalog_sync.model import LiteLLMSnapshot, LiteLLMUser
 from catalog_sync.plan import GuardTrip, Plan, build_plan, check_guards
 from catalog_sync.planfile import dump_plan, load_plan, stale_actions
 from catalog_sync.progress import Progress, ProgressReporter
@@ -104,6 +106,7 @@ def run_job(
     results: list[ActionResult] = []
     error: str | None = None
     trips: tuple[GuardTrip, ...] = ()
+    users: LiteLLMSnapshot | None = None
     try:
         log.info("reading", backstage=run.backstage_url, litellm=run.litellm_url)
         # The two systems are independent: read them at once, so the run waits for the slower only.
@@ -150,7 +153,8 @@ def run_job(
         progress.close()
     pending = detailed_exitcode and not apply and plan is not None and plan.has_changes
     run.requests = {"backstage": dict(backstage.session.requests), "litellm": dict(litellm.session.requests)}
-    return _finish(run, clock, config, report_dir, plan, results, error, trips, force, pending)
+    budgets = users.users.values() if users is not None else ()
+    return _finish(run, clock, config, report_dir, plan, results, error, trips, force, pending, budgets)
 
 
 def apply_saved_plan(
@@ -265,6 +269,7 @@ def _finish(
     trips: tuple[GuardTrip, ...],
     force: bool,
     changes_pending: bool,
+    budgets: Iterable[LiteLLMUser] = (),
 ) -> JobResult:
     failed = any(r.outcome is Outcome.failed for r in results)
     if error is not None or failed:
@@ -278,7 +283,7 @@ def _finish(
     run.finished_at = _now().isoformat(timespec="seconds")
     run.duration_seconds = round(time.monotonic() - clock, 3)
     run.exit_code = exit_code
-    report = build_report(run, plan, results, error, guards=(trips, force))
+    report = build_report(run, plan, results, error, guards=(trips, force), budgets=budgets)
     paths = write_report(report, report_dir or config.report.dir, config.report.formats)
     if not run.dry_run:
         publish_metrics(config.metrics, report, time.time())

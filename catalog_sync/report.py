@@ -19,11 +19,14 @@ from urllib.parse import urlsplit, urlunsplit
 
 from catalog_sync.apply import ActionResult, Outcome
 from catalog_sync.config import ReportFormat
+from catalog_sync.model import LiteLLMUser
 from catalog_sync.plan import ActionKind, FieldChange, GuardTrip, Plan
+from catalog_sync.report_html import render_html
 
 REPORT_VERSION = 1
 DEPROVISION_KINDS = frozenset({ActionKind.deprovision, ActionKind.block, ActionKind.delete})
 MARKDOWN_MAX_CHANGES = 200
+MARKDOWN_MAX_CHARS = 60_000  # GitHub refuses comments over 65,536 characters
 
 
 @dataclass
@@ -112,6 +115,45 @@ def _action(result: ActionResult) -> dict[str, Any]:
     }
 
 
+NEAR_BUDGET = 0.8  # "near" from 80 % of the budget spent
+
+
+def budget_status(spend: float, max_budget: float | None) -> tuple[str, float | None]:
+    """(status, fraction used): over, near, ok, zero (budget 0, e.g. a blocked user), none (no budget)."""
+    if max_budget is None:
+        return "none", None
+    if max_budget <= 0:
+        return ("over" if spend > 0 else "zero"), None
+    used = spend / max_budget
+    return ("over" if used >= 1 else "near" if used >= NEAR_BUDGET else "ok"), round(used, 4)
+
+
+_BUDGET_RANK = {"over": 0, "near": 1, "ok": 2, "zero": 3, "none": 4}
+
+
+def _budget_row(user: LiteLLMUser) -> dict[str, Any]:
+    status, used = budget_status(user.spend, user.max_budget)
+    return {
+        "user_id": user.user_id,
+        "email": user.user_email,
+        "spend": user.spend,
+        "max_budget": user.max_budget,
+        "budget_duration": user.budget_duration,
+        "used": used,
+        "status": status,
+    }
+
+
+def budget_rows(users: Iterable[LiteLLMUser]) -> LazyRows[LiteLLMUser]:
+    """Managed users' spend against their budget, those over or nearest to it first."""
+
+    def key(user: LiteLLMUser) -> tuple[int, float, str]:
+        status, used = budget_status(user.spend, user.max_budget)
+        return _BUDGET_RANK[status], -(used if used is not None else user.spend), user.user_id
+
+    return LazyRows(sorted((u for u in users if u.managed), key=key), _budget_row)
+
+
 def result_label(
     plan: Plan | None, results: Iterable[ActionResult], error: str | None, guard_tripped: bool = False
 ) -> str:
@@ -135,7 +177,9 @@ def build_report(
     results: list[ActionResult],
     error: str | None = None,
     guards: tuple[tuple[GuardTrip, ...], bool] = ((), False),
+    budgets: Iterable[LiteLLMUser] = (),
 ) -> dict[str, Any]:
+    """The report. `budgets`: the LiteLLM users as read this run (the managed ones are listed)."""
     action_results = [r for r in results if r.action.kind not in DEPROVISION_KINDS]
     deprovision = [r for r in results if r.action.kind in DEPROVISION_KINDS]
     trips, forced = guards
@@ -217,6 +261,7 @@ def build_report(
             {"code": w.code, "subject": w.subject, "message": w.message}
             for w in (plan.warnings if plan else ())
         ],
+        "budgets": budget_rows(budgets),
         "requests": run.requests,
     }
 
@@ -249,7 +294,35 @@ def _change_line(entry: Mapping[str, Any]) -> str:
     return line
 
 
-def render_markdown(report: Mapping[str, Any], max_changes: int = MARKDOWN_MAX_CHANGES) -> str:
+class MarkdownRoom:
+    """What is left of the Markdown's character budget; each section takes lines while they fit."""
+
+    def __init__(self, chars: int) -> None:
+        self.chars = chars
+
+    def section(self, title: str, lines: Iterable[str], total: int, max_lines: int) -> list[str]:
+        out = ["", f"### {title}", ""]
+        self.chars -= sum(len(line) + 1 for line in out)
+        reserve = 80  # the "... and N more" line
+        shown = 0
+        for line in lines:
+            if shown >= max_lines or len(line) + 1 > self.chars - reserve:
+                break
+            out.append(line)
+            self.chars -= len(line) + 1
+            shown += 1
+        if shown < total:
+            more = f"- … and {total - shown} more (see the JSON report)"
+            out.append(more)
+            self.chars -= len(more) + 1
+        return out
+
+
+def render_markdown(
+    report: Mapping[str, Any],
+    max_changes: int = MARKDOWN_MAX_CHANGES,
+    max_chars: int = MARKDOWN_MAX_CHARS,
+) -> str:
     run = report["run"]
     counts = report["counts"]
     title = "catalog-sync plan" if run["dry_run"] else "catalog-sync run"
@@ -282,33 +355,52 @@ def render_markdown(report: Mapping[str, Any], max_changes: int = MARKDOWN_MAX_C
     ):
         if key in counts:
             lines.append(f"| {key.replace('_', ' ')} | {counts[key]} |")
+    # A pull-request comment holds at most 65,536 characters: every section is cut to what still fits.
+    # 1,000 kept back for the headings and "... and N more" lines of sections that get no room.
+    room = MarkdownRoom(max_chars - 1_000 - sum(len(line) + 1 for line in lines))
     actions = report["actions"]
     if actions:
-        lines += ["", f"### Changes ({len(actions)})", ""]
         # Sort positions, not rows, and build only the rows shown (the report's rows may be LazyRows).
         keys = [(a["outcome"] not in ("failed", "conflict"), a["action"], a["user_id"]) for a in actions]
-        shown = sorted(range(len(keys)), key=keys.__getitem__)[:max_changes]
+        order = sorted(range(len(keys)), key=keys.__getitem__)
         del keys
-        lines += [_change_line(actions[i]) for i in shown]
-        if len(actions) > max_changes:
-            lines.append(f"- … and {len(actions) - max_changes} more (see the JSON report)")
-    if report["deprovision"]:
-        lines += ["", f"### Managed users no longer in the catalog ({len(report['deprovision'])})", ""]
-        lines += [
-            f"- `{d['user_id']}` ({d['entity_ref'] or 'unknown entity'}): {d['action']} {d['outcome']}"
-            + (f" — {d['error']}" if d.get("error") else "")
-            for d in report["deprovision"][:max_changes]
-        ]
-        if len(report["deprovision"]) > max_changes:
-            lines.append(f"- … and {len(report['deprovision']) - max_changes} more")
-    if report["conflicts"]:
-        lines += ["", f"### Conflicts ({len(report['conflicts'])})", ""]
-        lines += [f"- `{c['code']}` {c['message']}" for c in report["conflicts"][:max_changes]]
-    if report["warnings"]:
-        lines += ["", f"### Warnings ({len(report['warnings'])})", ""]
-        lines += [f"- `{w['code']}` {w['message']}" for w in report["warnings"][:max_changes]]
-        if len(report["warnings"]) > max_changes:
-            lines.append(f"- … and {len(report['warnings']) - max_changes} more")
+        lines += room.section(
+            f"Changes ({len(actions)})", (_change_line(actions[i]) for i in order), len(order), max_changes
+        )
+    deprovision = report["deprovision"]
+    if deprovision:
+        lines += room.section(
+            f"Managed users no longer in the catalog ({len(deprovision)})",
+            (
+                f"- `{d['user_id']}` ({d['entity_ref'] or 'unknown entity'}): {d['action']} {d['outcome']}"
+                + (f" — {d['error']}" if d.get("error") else "")
+                for d in deprovision
+            ),
+            len(deprovision),
+            max_changes,
+        )
+    for key, title in (("conflicts", "Conflicts"), ("warnings", "Warnings")):
+        items = report[key]
+        if items:
+            lines += room.section(
+                f"{title} ({len(items)})",
+                (f"- `{c['code']}` {c['message']}" for c in items),
+                len(items),
+                max_changes,
+            )
+    budgets = report.get("budgets") or []
+    hot = [b for b in budgets[:max_changes] if b["status"] in ("over", "near")]
+    if hot:
+        lines += room.section(
+            "Budgets over or near the limit",
+            (
+                f"- `{b['user_id']}` {b['status']}: spent {b['spend']:g} of {b['max_budget']:g}"
+                + (f" ({b['used']:.0%})" if b["used"] is not None else "")
+                for b in hot
+            ),
+            len(hot),
+            max_changes,
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -375,7 +467,7 @@ def write_json(report: Mapping[str, Any], fh: TextIO) -> None:
 
 
 def write_report(report: Mapping[str, Any], directory: Path, formats: Iterable[ReportFormat]) -> list[Path]:
-    """Writes <dir>/catalog-sync-<run id>.{json,md} and refreshes latest.{json,md}; returns the paths."""
+    """Writes <dir>/catalog-sync-<run id>.{json,md,html} and refreshes latest.*; returns the paths."""
     directory.mkdir(parents=True, exist_ok=True)
     stem = f"catalog-sync-{report['run']['run_id']}"
     written: list[Path] = []
@@ -383,6 +475,8 @@ def write_report(report: Mapping[str, Any], directory: Path, formats: Iterable[R
         content: str | Callable[[TextIO], None]
         if fmt is ReportFormat.json:
             content, ext = (lambda fh: write_json(report, fh)), "json"
+        elif fmt is ReportFormat.html:
+            content, ext = render_html(report), "html"
         else:
             content, ext = render_markdown(report), "md"
         path = directory / f"{stem}.{ext}"

@@ -61,6 +61,7 @@ def test_json_report_has_the_documented_shape() -> None:
         "warnings",
         "requests",
         "guards",
+        "budgets",
     }
     assert report["result"] == "changes_planned"
     assert report["counts"]["create"] == 2 and report["counts"]["conflicts"] == 1
@@ -139,3 +140,44 @@ def test_the_json_report_is_valid_json_with_one_action_per_line(tmp_path: Path) 
     assert (tmp_path / "latest.json").read_text() == text
     action_lines = [line for line in text.splitlines() if line.startswith('    {"action"')]
     assert len(action_lines) == len(report["actions"]) == 4
+
+
+def test_markdown_fits_a_pull_request_comment_however_many_changes() -> None:
+    cfg = config(roles=[{"group": "ml", "max_budget": 99}])
+    long_names = [user("u" + f"{i:05d}" + "x" * 150, "ml") for i in range(5000)]
+    plan = build_plan(catalog(long_names), litellm([]), cfg)
+    report = build_report(run_info(), plan, planned_results(plan))
+    md = render_markdown(report)
+    assert len(md) <= 60_000
+    assert "| create | 5000 |" in md and "### Changes (5000)" in md
+    shown = md.count("- **create**")
+    assert 0 < shown < 5000
+    assert f"- … and {5000 - shown} more (see the JSON report)" in md
+
+
+def test_budgets_list_managed_users_over_and_nearest_first() -> None:
+    marker = {"metadata": {"catalog_sync": {"managed": True}}}
+    users = [
+        LiteLLMUser(user_id="ok", max_budget=100, spend=10, **marker),  # type: ignore[arg-type]
+        LiteLLMUser(user_id="near", max_budget=100, spend=85, **marker),  # type: ignore[arg-type]
+        LiteLLMUser(user_id="over", max_budget=10, spend=12.5, **marker),  # type: ignore[arg-type]
+        LiteLLMUser(user_id="blocked", max_budget=0, spend=0, **marker),  # type: ignore[arg-type]
+        LiteLLMUser(user_id="unlimited", max_budget=None, spend=500, **marker),  # type: ignore[arg-type]
+        LiteLLMUser(user_id="someone-elses", max_budget=1, spend=50),  # not managed: not listed
+    ]
+    report = build_report(run_info(), None, [], budgets=users)
+    rows = list(report["budgets"])
+    assert [r["user_id"] for r in rows] == ["over", "near", "ok", "blocked", "unlimited"]
+    assert rows[0] == {
+        "user_id": "over",
+        "email": None,
+        "spend": 12.5,
+        "max_budget": 10,
+        "budget_duration": None,
+        "used": 1.25,
+        "status": "over",
+    }
+    assert [r["status"] for r in rows] == ["over", "near", "ok", "zero", "none"]
+    md = render_markdown(report)
+    assert "### Budgets over or near the limit" in md
+    assert "- `over` over: spent 12.5 of 10 (125%)" in md and "`near` near" in md and "`ok`" not in md
