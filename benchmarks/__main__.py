@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 from pathlib import Path
@@ -60,6 +61,17 @@ def targets(cases: list[Case], latency_ms: float, drift: float) -> list[tuple[st
     if big:
         peak = max(c.rss_mb for c in big)
         out.append(("100k peak RSS < 400 MB", peak < 400, f"{peak:.0f} MB"))
+    # Linear cost: the job's time per user must not grow with N (25% slack for noise on a shared machine).
+    by_name: dict[str, list[Case]] = {}
+    for c in cases:
+        by_name.setdefault(c.name, []).append(c)
+    for name, series in by_name.items():
+        series.sort(key=lambda c: c.users)
+        if len(series) < 2:
+            continue
+        worst = max(b.per_user_ms / a.per_user_ms for a, b in itertools.pairwise(series))
+        trend = " -> ".join(f"{c.per_user_ms:.3f}" for c in series)
+        out.append((f"{name}: ms/user does not grow with N", worst <= 1.25, f"{trend} ms/user"))
     return out
 
 

@@ -150,6 +150,7 @@ def run(config_path: Path, report_dir: Path | None, dry_run: bool, force: bool, 
     config = _load(config_path)
     if dry_run:
         _finish(_guarded(lambda: run_job(config, str(config_path), apply=False, report_dir=report_dir)))
+
     def locked() -> JobResult:
         with run_lock(_lock_path(config), wait=wait_for_lock):
             return run_job(config, str(config_path), apply=True, report_dir=report_dir, force=force)
