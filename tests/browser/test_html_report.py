@@ -1,4 +1,4 @@
-"""The HTML report as a person sees it: opened in a real headless Chromium (Debian's), filtered, screenshotted.
+"""The HTML report as a person sees it: opened in Debian's Chromium (headless), filtered, screenshotted.
 
 Skipped when Chromium or Playwright is missing, unless CATALOG_SYNC_REQUIRE_BROWSER=1 (as .ci/run sets).
 """
@@ -105,7 +105,8 @@ def test_the_html_report_in_a_real_browser(browser: Any, html_report: tuple[Path
     assert "database is down" in first.inner_text()
     update = page.locator('#changes tr[data-kind="update"]')
     assert "dev0@example.com" in update.inner_text()
-    assert "max_budget" in update.inner_text() and "10" in update.inner_text() and "100" in update.inner_text()
+    text = update.inner_text()
+    assert "max_budget" in text and "10.0" in text and "100.0" in text
 
     # Filters: hide creates, then only problems, then by user id.
     page.locator('input[data-kind="create"]').uncheck()
