@@ -76,23 +76,25 @@ def config(host: Any, work: Path, concurrency: int, **extra: Any) -> Path:
 def run_cli(args: list[str], env_extra: dict[str, str]) -> tuple[dict[str, Any], float, float]:
     """(report, wall seconds, peak RSS in MB) of one CLI run in a child process."""
     env = {**os.environ, "PYTHONPATH": str(REPO), **env_extra}
+    with tempfile.NamedTemporaryFile(prefix="cs-rss-", delete=False) as rss_file:
+        rss_path = Path(rss_file.name)
+    job = [sys.executable, "-m", "catalog_sync", "--log-format", "json", *args]
     started = time.monotonic()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "catalog_sync", "--log-format", "json", *args],
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.peak_rss", str(rss_path), "--", *job],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         env=env,
         text=True,
+        check=False,
     )
-    assert proc.stdout is not None
-    out = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
     wall = time.monotonic() - started
-    code = os.waitstatus_to_exitcode(status)
-    if code not in (0, 4):
-        raise RuntimeError(f"catalog-sync {' '.join(args)} exited {code}:\n{out}")
-    report_path = next(line[8:] for line in out.splitlines() if line.startswith("report: "))
-    return json.loads(Path(report_path).read_text()), wall, usage.ru_maxrss / 1024
+    rss_kb = int(rss_path.read_text() or 0)
+    rss_path.unlink()
+    if proc.returncode not in (0, 4):
+        raise RuntimeError(f"catalog-sync {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}")
+    report_path = next(line[8:] for line in proc.stdout.splitlines() if line.startswith("report: "))
+    return json.loads(Path(report_path).read_text()), wall, rss_kb / 1024
 
 
 def minimum_requests(catalog_users: int, groups: int, litellm_users: int, changes: int) -> int:

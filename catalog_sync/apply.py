@@ -132,7 +132,7 @@ def _log_result(result: ActionResult) -> None:
     if result.error:
         log.warning("action_not_applied", error=result.error, **fields)
     else:
-        log.info("action_applied", changes=len(result.action.changes), **fields)
+        log.info("action_applied", changes=len(result.action.field_changes), **fields)
 
 
 def _create(action: Action, desired: DesiredUser, client: UserWriter, context: ApplyContext) -> ActionResult:

@@ -60,7 +60,7 @@ def _action_out(a: Action) -> dict[str, Any]:
         "user_id": a.user_id,
         "entity_ref": a.entity_ref,
         "role": a.role,
-        "changes": [{"field": c.field, "before": c.before, "after": c.after} for c in a.changes],
+        "changes": [{"field": c.field, "before": c.before, "after": c.after} for c in a.field_changes],
         "payload": _jsonable(a.payload),
         "team_adds": list(a.team_adds),
         "team_removes": list(a.team_removes),
@@ -109,12 +109,17 @@ def dump_plan(
 
 
 def _action_in(d: Mapping[str, Any]) -> Action:
+    kind = ActionKind(d["kind"])
+    changes = d.get("changes", [])
     return Action(
-        kind=ActionKind(d["kind"]),
+        kind=kind,
         user_id=str(d["user_id"]),
         entity_ref=d.get("entity_ref"),
         role=d.get("role"),
-        changes=tuple(FieldChange(c["field"], c["before"], c["after"]) for c in d.get("changes", [])),
+        # A create's changes are its payload (Action.field_changes): written for readers, not read back.
+        changes=()
+        if kind is ActionKind.create
+        else tuple(FieldChange(c["field"], c["before"], c["after"]) for c in changes),
         payload=dict(d.get("payload") or {}),
         team_adds=tuple(d.get("team_adds") or ()),
         team_removes=tuple(d.get("team_removes") or ()),

@@ -106,7 +106,7 @@ def _action(result: ActionResult) -> dict[str, Any]:
         "entity_ref": a.entity_ref,
         "role": a.role,
         "adopt": a.adopt,
-        "changes": [_change(c) for c in a.changes],
+        "changes": [_change(c) for c in a.field_changes],
         "team_adds": list(a.team_adds),
         "team_removes": list(a.team_removes),
         "outcome": result.outcome.value,
