@@ -41,7 +41,7 @@ class _Strict(BaseModel):
 
 class BackstageConfig(_Strict):
     base_url: AnyHttpUrl = Field(description="Backstage backend root, e.g. https://backstage.example.com")
-    token: SecretStr = Field(description="Static external-access token (use ${ENV_VAR})")
+    token: SecretStr = Field(min_length=1, description="Static external-access token (use ${ENV_VAR})")
     filter: str | None = Field(
         default=None,
         description="Extra by-query conditions ANDed with kind=user, e.g. 'metadata.namespace=default'",
@@ -72,7 +72,7 @@ class BackstageConfig(_Strict):
 
 class LiteLLMConfig(_Strict):
     base_url: AnyHttpUrl = Field(description="LiteLLM proxy root, e.g. https://llm.example.com")
-    master_key: SecretStr = Field(description="LiteLLM master key (use ${ENV_VAR})")
+    master_key: SecretStr = Field(min_length=1, description="LiteLLM master key (use ${ENV_VAR})")
     timeout_seconds: float = Field(default=30, gt=0, le=600)
     ca_bundle: Path | None = Field(default=None, description="PEM file of CAs to trust (an internal CA)")
     tls_verify: bool = Field(
@@ -378,6 +378,8 @@ def _describe(error: Mapping[str, Any]) -> str:
         return f"must be one of {ctx.get('expected', '')}"
     if kind == "value_error":
         return str(ctx.get("error", error["msg"]))
+    if kind in ("too_short", "string_too_short") and ctx.get("min_length") == 1:
+        return "must not be empty"
     return str(error["msg"])
 
 
@@ -390,8 +392,11 @@ def parse_config(data: Any, source: str = "config", env: Mapping[str, str] | Non
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
+        unset = {p.partition(": ")[0] for p in problems}  # one line per key: "not set" says it all
         for error in exc.errors():
             loc = tuple(error["loc"])
+            if loc and format_loc(loc) in unset:
+                continue
             # Errors raised by the model validator carry no path of their own: the message names it.
             text = _describe(error)
             problems.append(text if not loc else f"{format_loc(loc)}: {text}")

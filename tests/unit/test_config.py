@@ -180,3 +180,8 @@ def test_example_config_shows_every_key() -> None:
         if node is KeyError and f"# {path.split('.')[-1]}:" not in commented:
             missing.append(path)
     assert missing == []
+
+
+def test_an_empty_secret_is_a_config_error_not_a_401_later(tmp_path: Path) -> None:
+    found = problems(tmp_path, BASE, env={"BS_TOKEN": "", "LITELLM_KEY": "sk-abcdefgh"})
+    assert found == ["backstage.token: must not be empty"]
