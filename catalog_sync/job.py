@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
@@ -22,11 +22,11 @@ from catalog_sync.http import ApiError
 from catalog_sync.litellm import LiteLLMClient
 from catalog_sync.logs import redact
 from catalog_sync.metrics import publish as publish_metrics
-from catalog_sync.model import LiteLLMSnapshot, LiteLLMUser
+from catalog_sync.model import CatalogSnapshot, LiteLLMSnapshot
 from catalog_sync.plan import GuardTrip, Plan, build_plan, check_guards
 from catalog_sync.planfile import dump_plan, load_plan, stale_actions
 from catalog_sync.progress import Progress, ProgressReporter
-from catalog_sync.report import RunInfo, build_report, render_terminal, write_report
+from catalog_sync.report import Budget, RunInfo, budgets_of, build_report, render_terminal, write_report
 
 log = structlog.get_logger("catalog_sync.job")
 
@@ -106,14 +106,10 @@ def run_job(
     results: list[ActionResult] = []
     error: str | None = None
     trips: tuple[GuardTrip, ...] = ()
-    users: LiteLLMSnapshot | None = None
+    budgets: list[Budget] = []
     try:
         log.info("reading", backstage=run.backstage_url, litellm=run.litellm_url)
-        # The two systems are independent: read them at once, so the run waits for the slower only.
-        with ThreadPoolExecutor(2, thread_name_prefix="read") as pool:
-            catalog_future = pool.submit(backstage.read_snapshot, progress)
-            users_future = pool.submit(litellm.list_users, progress)
-            catalog, users = catalog_future.result(), users_future.result()
+        catalog, users = _read_both(backstage, litellm, progress)
         log.info(
             "catalog_read", users=len(catalog.users), groups=len(catalog.groups), requests=catalog.requests
         )
@@ -121,6 +117,9 @@ def run_job(
         run.timings["read_seconds"] = round(time.monotonic() - clock, 3)
         plan = build_plan(catalog, users, config)
         run.timings["plan_seconds"] = round(time.monotonic() - clock - run.timings["read_seconds"], 3)
+        # The plan holds what the rest needs: let the snapshots go (100,000 people are worth ~200 MB).
+        budgets, teams = budgets_of(users.users.values()), users.teams
+        del catalog, users
         log.info(
             "planned",
             create=len(plan.creates),
@@ -131,10 +130,10 @@ def run_job(
         )
         trips = _check_guards(plan, config, force)
         if plan_out is not None:
-            _save_plan(plan_out, plan, run, config, users.teams)
+            _save_plan(plan_out, plan, run, config, teams)
         if apply and (force or not trips):
             context = ApplyContext(
-                config.managed_teams(), users.teams, config.adopt_unmanaged, concurrency=config.concurrency
+                config.managed_teams(), teams, config.adopt_unmanaged, concurrency=config.concurrency
             )
             applying = time.monotonic()
             results = _apply(plan, litellm, context, progress)
@@ -153,7 +152,6 @@ def run_job(
         progress.close()
     pending = detailed_exitcode and not apply and plan is not None and plan.has_changes
     run.requests = {"backstage": dict(backstage.session.requests), "litellm": dict(litellm.session.requests)}
-    budgets = users.users.values() if users is not None else ()
     return _finish(run, clock, config, report_dir, plan, results, error, trips, force, pending, budgets)
 
 
@@ -209,6 +207,16 @@ def apply_saved_plan(
         progress.close()
     run.requests = {"litellm": dict(litellm.session.requests)}
     return _finish(run, clock, config, report_dir, plan, results, error, trips, force, False)
+
+
+def _read_both(
+    backstage: BackstageClient, litellm: LiteLLMClient, progress: Progress
+) -> tuple[CatalogSnapshot, LiteLLMSnapshot]:
+    # The two systems are independent: read them at once, so the run waits for the slower only.
+    with ThreadPoolExecutor(2, thread_name_prefix="read") as pool:
+        catalog = pool.submit(backstage.read_snapshot, progress)
+        users = pool.submit(litellm.list_users, progress)
+        return catalog.result(), users.result()
 
 
 def _start(command: str, dry_run: bool, config: Config, config_path: str) -> tuple[RunInfo, float]:
@@ -269,7 +277,7 @@ def _finish(
     trips: tuple[GuardTrip, ...],
     force: bool,
     changes_pending: bool,
-    budgets: Iterable[LiteLLMUser] = (),
+    budgets: Sequence[Budget] = (),
 ) -> JobResult:
     failed = any(r.outcome is Outcome.failed for r in results)
     if error is not None or failed:

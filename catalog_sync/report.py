@@ -131,27 +131,41 @@ def budget_status(spend: float, max_budget: float | None) -> tuple[str, float | 
 _BUDGET_RANK = {"over": 0, "near": 1, "ok": 2, "zero": 3, "none": 4}
 
 
-def _budget_row(user: LiteLLMUser) -> dict[str, Any]:
-    status, used = budget_status(user.spend, user.max_budget)
+@dataclass(frozen=True, slots=True)
+class Budget:
+    """What the budget picture needs of a user: kept instead of the whole LiteLLM record."""
+
+    user_id: str
+    email: str | None
+    spend: float
+    max_budget: float | None
+    budget_duration: str | None
+
+
+def _budget_row(b: Budget) -> dict[str, Any]:
+    status, used = budget_status(b.spend, b.max_budget)
     return {
-        "user_id": user.user_id,
-        "email": user.user_email,
-        "spend": user.spend,
-        "max_budget": user.max_budget,
-        "budget_duration": user.budget_duration,
+        "user_id": b.user_id,
+        "email": b.email,
+        "spend": b.spend,
+        "max_budget": b.max_budget,
+        "budget_duration": b.budget_duration,
         "used": used,
         "status": status,
     }
 
 
-def budget_rows(users: Iterable[LiteLLMUser]) -> LazyRows[LiteLLMUser]:
+def budgets_of(users: Iterable[LiteLLMUser]) -> list[Budget]:
     """Managed users' spend against their budget, those over or nearest to it first."""
 
-    def key(user: LiteLLMUser) -> tuple[int, float, str]:
-        status, used = budget_status(user.spend, user.max_budget)
-        return _BUDGET_RANK[status], -(used if used is not None else user.spend), user.user_id
+    def key(b: Budget) -> tuple[int, float, str]:
+        status, used = budget_status(b.spend, b.max_budget)
+        return _BUDGET_RANK[status], -(used if used is not None else b.spend), b.user_id
 
-    return LazyRows(sorted((u for u in users if u.managed), key=key), _budget_row)
+    rows = (
+        Budget(u.user_id, u.user_email, u.spend, u.max_budget, u.budget_duration) for u in users if u.managed
+    )
+    return sorted(rows, key=key)
 
 
 def result_label(
@@ -177,9 +191,9 @@ def build_report(
     results: list[ActionResult],
     error: str | None = None,
     guards: tuple[tuple[GuardTrip, ...], bool] = ((), False),
-    budgets: Iterable[LiteLLMUser] = (),
+    budgets: Sequence[Budget] = (),
 ) -> dict[str, Any]:
-    """The report. `budgets`: the LiteLLM users as read this run (the managed ones are listed)."""
+    """The report. `budgets`: from `budgets_of` the LiteLLM users as read this run."""
     action_results = [r for r in results if r.action.kind not in DEPROVISION_KINDS]
     deprovision = [r for r in results if r.action.kind in DEPROVISION_KINDS]
     trips, forced = guards
@@ -261,7 +275,7 @@ def build_report(
             {"code": w.code, "subject": w.subject, "message": w.message}
             for w in (plan.warnings if plan else ())
         ],
-        "budgets": budget_rows(budgets),
+        "budgets": LazyRows(budgets, _budget_row),
         "requests": run.requests,
     }
 

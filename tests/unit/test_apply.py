@@ -138,3 +138,43 @@ def test_update_sends_only_changed_fields_and_a_team_failure_is_recorded() -> No
     assert fake.calls[0] == ("update", ("amy", {"max_budget": 10.0}))
     assert fake.calls[1] == ("team_add", ("t1", "amy"))
     assert result.outcome is Outcome.failed and "Team doesn't exist" in (result.error or "")
+
+
+def test_concurrent_apply_keeps_plan_order_records_every_outcome_and_surfaces_bugs() -> None:
+    import threading
+    import time
+
+    import pytest
+
+    plan = build_plan(catalog([user(f"u{i:03d}") for i in range(60)]), litellm([]), CFG)
+    fake = FakeLiteLLM()
+    fake.fail["create:u007"] = ApiError("litellm", "POST", "/user/new", 400, "bad")
+    in_flight = peak = 0
+    lock = threading.Lock()
+    create = fake.create_user
+
+    def slow_create(body: dict[str, Any]) -> LiteLLMUser:
+        nonlocal in_flight, peak
+        with lock:
+            in_flight += 1
+            peak = max(peak, in_flight)
+        time.sleep(0.002)
+        try:
+            return create(body)
+        finally:
+            with lock:
+                in_flight -= 1
+
+    fake.create_user = slow_create  # type: ignore[method-assign]
+    results = apply_plan(plan, fake, replace(CTX, concurrency=4))
+    assert [r.action.user_id for r in results] == [a.user_id for a in plan.actions]
+    assert [r.action.user_id for r in results if r.outcome is Outcome.failed] == ["u007"]
+    assert sum(r.outcome is Outcome.applied for r in results) == 59
+    assert 1 < peak <= 4
+
+    def broken(body: dict[str, Any]) -> LiteLLMUser:
+        raise KeyError("a bug, not an API error")
+
+    fake.create_user = broken  # type: ignore[method-assign]
+    with pytest.raises(KeyError):
+        apply_plan(plan, fake, replace(CTX, concurrency=4))

@@ -14,6 +14,7 @@ from catalog_sync.plan import build_plan
 from catalog_sync.report import (
     REPORT_VERSION,
     RunInfo,
+    budgets_of,
     build_report,
     public_url,
     render_markdown,
@@ -165,7 +166,7 @@ def test_budgets_list_managed_users_over_and_nearest_first() -> None:
         LiteLLMUser(user_id="unlimited", max_budget=None, spend=500, **marker),  # type: ignore[arg-type]
         LiteLLMUser(user_id="someone-elses", max_budget=1, spend=50),  # not managed: not listed
     ]
-    report = build_report(run_info(), None, [], budgets=users)
+    report = build_report(run_info(), None, [], budgets=budgets_of(users))
     rows = list(report["budgets"])
     assert [r["user_id"] for r in rows] == ["over", "near", "ok", "blocked", "unlimited"]
     assert rows[0] == {
