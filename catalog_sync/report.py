@@ -7,7 +7,9 @@ without bumping REPORT_VERSION.
 from __future__ import annotations
 
 import functools
+import itertools
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -158,9 +160,13 @@ def _budget_row(b: Budget) -> dict[str, Any]:
 def budgets_of(users: Iterable[LiteLLMUser]) -> list[Budget]:
     """Managed users' spend against their budget, those over or nearest to it first."""
 
-    def key(b: Budget) -> tuple[int, float, str]:
+    def key(b: Budget) -> tuple[int, float, float, str]:
         status, used = budget_status(b.spend, b.max_budget)
-        return _BUDGET_RANK[status], -(used if used is not None else b.spend), b.user_id
+        if used is None:
+            # Spend on a zero budget is infinitely over it, so ahead of any ratio; without a ratio (zero or
+            # no budget) the biggest spenders first. Never dollars compared with fractions.
+            return _BUDGET_RANK[status], -math.inf if status == "over" else 0.0, -b.spend, b.user_id
+        return _BUDGET_RANK[status], -used, 0.0, b.user_id
 
     rows = (
         Budget(u.user_id, u.user_email, u.spend, u.max_budget, u.budget_duration) for u in users if u.managed
@@ -314,7 +320,9 @@ class MarkdownRoom:
     def __init__(self, chars: int) -> None:
         self.chars = chars
 
-    def section(self, title: str, lines: Iterable[str], total: int, max_lines: int) -> list[str]:
+    def section(
+        self, title: str, lines: Iterable[str], total: int, max_lines: int, noun: str = "more"
+    ) -> list[str]:
         out = ["", f"### {title}", ""]
         self.chars -= sum(len(line) + 1 for line in out)
         reserve = 80  # the "... and N more" line
@@ -326,7 +334,7 @@ class MarkdownRoom:
             self.chars -= len(line) + 1
             shown += 1
         if shown < total:
-            more = f"- … and {total - shown} more (see the JSON report)"
+            more = f"- … and {total - shown} {noun} (see the JSON report)"
             out.append(more)
             self.chars -= len(more) + 1
         return out
@@ -379,7 +387,11 @@ def render_markdown(
         order = sorted(range(len(keys)), key=keys.__getitem__)
         del keys
         lines += room.section(
-            f"Changes ({len(actions)})", (_change_line(actions[i]) for i in order), len(order), max_changes
+            f"Changes ({len(actions)})",
+            (_change_line(actions[i]) for i in order),
+            len(order),
+            max_changes,
+            "more changes",
         )
     deprovision = report["deprovision"]
     if deprovision:
@@ -392,6 +404,7 @@ def render_markdown(
             ),
             len(deprovision),
             max_changes,
+            "more users",
         )
     for key, title in (("conflicts", "Conflicts"), ("warnings", "Warnings")):
         items = report[key]
@@ -401,9 +414,11 @@ def render_markdown(
                 (f"- `{c['code']}` {c['message']}" for c in items),
                 len(items),
                 max_changes,
+                f"more {key}",
             )
     budgets = report.get("budgets") or []
-    hot = [b for b in budgets[:max_changes] if b["status"] in ("over", "near")]
+    # Sorted over and nearest first, so those at or near their limit are the list's beginning.
+    hot = list(itertools.takewhile(lambda b: b["status"] in ("over", "near"), budgets))
     if hot:
         lines += room.section(
             "Budgets over or near the limit",
@@ -414,6 +429,7 @@ def render_markdown(
             ),
             len(hot),
             max_changes,
+            "more users",
         )
     return "\n".join(lines) + "\n"
 

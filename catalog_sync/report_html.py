@@ -44,6 +44,10 @@ tr.failed td { background: var(--badbg); } tr.conflict td { background: var(--wa
 .filters { display: flex; flex-wrap: wrap; gap: 12px; align-items: center; margin: 8px 0;
   padding: 8px 12px; background: var(--bg); border: 1px solid var(--line); border-radius: 6px; }
 .filters label { cursor: pointer; } .filters input[type=search] { padding: 4px 8px; min-width: 240px; }
+.filters .kind { white-space: nowrap; }
+.filters button { font: inherit; font-size: 12px; padding: 0 6px; margin-left: 2px; cursor: pointer;
+  color: var(--info); background: none; border: 1px solid var(--line); border-radius: 4px; }
+.filters button:hover { background: #ddf4ff; }
 .bar { position: relative; height: 10px; width: 160px; background: #eaeef2; border-radius: 5px;
   overflow: hidden; }
 .bar i { position: absolute; left: 0; top: 0; bottom: 0; background: var(--ok); }
@@ -75,6 +79,14 @@ _SCRIPT = """
     shown.textContent = n;
   }
   boxes.forEach(function (b) { b.addEventListener('change', apply); });
+  // "only": that kind alone; "all": every kind again.
+  document.querySelectorAll('button[data-only]').forEach(function (btn) {
+    btn.addEventListener('click', function () {
+      var only = btn.dataset.only;
+      boxes.forEach(function (b) { b.checked = !only || b.dataset.kind === only; });
+      apply();
+    });
+  });
   onlyBad.addEventListener('change', apply);
   search.addEventListener('input', apply);
   apply();
@@ -108,13 +120,20 @@ def _money(value: Any) -> str:
     return "—" if value is None else f"{float(value):,.2f}"
 
 
+def _change_item(c: Mapping[str, Any], with_before: bool) -> str:
+    field, before, after = _text(c["field"]), _text(c["before"]), _text(c["after"])
+    # The line is cut with an ellipsis at 640 px: a long value (metadata) is readable on hover.
+    full = f"{field}: {before} → {after}" if with_before else f"{field}: {after}"
+    title = f' title="{full}"' if len(full) > 80 else ""
+    old = f'<span class="before">{before}</span> → ' if with_before else ""
+    return f'<li{title}><code>{field}</code> {old}<span class="after">{after}</span></li>'
+
+
 def _changes(entry: Mapping[str, Any]) -> str:
-    items = [
-        f'<li title="{_text(c["field"])}"><code>{_text(c["field"])}</code> '
-        f'<span class="before">{_text(c["before"])}</span> → '
-        f'<span class="after">{_text(c["after"])}</span></li>'
-        for c in [*entry.get("changes", ()), *entry.get("followup", ())]
-    ]
+    # A create has no "before": every field would read "— →".
+    with_before = entry.get("action") != "create"
+    items = [_change_item(c, with_before) for c in entry.get("changes", ())]
+    items += [_change_item(c, True) for c in entry.get("followup", ())]
     return f'<ul class="chg">{"".join(items)}</ul>' if items else '<span class="empty">—</span>'
 
 
@@ -174,11 +193,13 @@ def _actions(report: Mapping[str, Any]) -> list[str]:
     if not total:
         return [*out, '<p class="empty">Nothing to change.</p>']
     boxes = "".join(
-        f'<label><input type="checkbox" checked data-kind="{escape(k)}"> {escape(k)} ({n})</label>'
+        f'<span class="kind"><label><input type="checkbox" checked data-kind="{escape(k)}"> {escape(k)} ({n})'
+        f'</label><button type="button" data-only="{escape(k)}" title="show {escape(k)} only">only</button>'
+        "</span>"
         for k, n in sorted(kinds.items())
     )
     out.append(
-        f'<div class="filters">{boxes}'
+        f'<div class="filters">{boxes}<button type="button" data-only="" title="show every kind">all</button>'
         '<label><input type="checkbox" id="only-problems"> failures and conflicts only</label>'
         '<input type="search" id="search" placeholder="filter by user id"></div>'
     )

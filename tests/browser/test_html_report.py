@@ -36,12 +36,13 @@ def _chromium() -> str | None:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     binary = _chromium()
+    missing = [] if binary else ["Chromium (apt-get install chromium)"]
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        binary = None
-    if binary is None:
-        message = "Chromium and Playwright are needed (apt-get install chromium; pip install -e '.[test]')"
+        missing.append("Playwright (pip install -e '.[test]')")
+    if missing or binary is None:
+        message = "the browser test needs " + " and ".join(missing)
         if os.environ.get("CATALOG_SYNC_REQUIRE_BROWSER") == "1":
             pytest.fail(message)
         pytest.skip(message)
@@ -99,7 +100,7 @@ def test_the_html_report_in_a_real_browser(browser: Any, html_report: tuple[Path
 
     # Every change is a row; the failure is marked and listed first, with the server's message.
     rows = page.locator("#changes tbody tr[data-kind]")
-    assert rows.count() == len(report["actions"]) == 3
+    assert rows.count() == len(report["actions"]) + len(report["deprovision"]) == 3
     first = rows.nth(0)
     assert "failed" in (first.get_attribute("class") or "")
     assert "database is down" in first.inner_text()
@@ -108,7 +109,14 @@ def test_the_html_report_in_a_real_browser(browser: Any, html_report: tuple[Path
     text = update.inner_text()
     assert "max_budget" in text and "10.0" in text and "100.0" in text
 
-    # Filters: hide creates, then only problems, then by user id.
+    # Filters: "create" only hides the update; all kinds again; hide creates; only problems; by user id.
+    creates = page.locator('#changes tr[data-kind="create"]')
+    page.locator('button[data-only="create"]').click()
+    assert update.is_hidden()
+    assert creates.count() == 2 and creates.nth(0).is_visible() and creates.nth(1).is_visible()
+    assert page.locator("#shown").inner_text() == "2"
+    page.locator('button[data-only=""]').click()
+    assert update.is_visible() and page.locator("#shown").inner_text() == "3"
     page.locator('input[data-kind="create"]').uncheck()
     assert page.locator('#changes tr[data-kind="create"]').first.is_hidden()
     assert update.is_visible()
@@ -122,7 +130,9 @@ def test_the_html_report_in_a_real_browser(browser: Any, html_report: tuple[Path
     page.locator("#search").fill("")
 
     # The conflict (an unmanaged user with the same id) is listed.
-    assert "zed@example.com" in page.locator("#conflicts").inner_text()
+    conflict = page.locator("#conflicts tbody tr")
+    assert conflict.count() == 1 and "zed@example.com" in conflict.inner_text()
+    assert conflict.get_attribute("class") == "conflict"
 
     # Budgets: the most over budget first, then the nearest; the unmanaged user is not listed.
     budget_rows = page.locator("#budgets tbody tr")

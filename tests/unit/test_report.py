@@ -101,7 +101,7 @@ def test_urls_in_reports_lose_their_credentials() -> None:
 def test_markdown_summary_truncates_long_change_lists_with_a_count() -> None:
     md = render_markdown(sample_report(30), max_changes=10)
     assert "### Changes (29)" in md
-    assert "… and 19 more (see the JSON report)" in md
+    assert "- … and 19 more changes (see the JSON report)" in md
     assert md.count("- **create**") == 10
     assert "| create | 29 |" in md
 
@@ -153,7 +153,8 @@ def test_markdown_fits_a_pull_request_comment_however_many_changes() -> None:
     assert "| create | 5000 |" in md and "### Changes (5000)" in md
     shown = md.count("- **create**")
     assert 0 < shown < 5000
-    assert f"- … and {5000 - shown} more (see the JSON report)" in md
+    assert f"- … and {5000 - shown} more changes (see the JSON report)" in md
+    assert md.index("| create | 5000 |") < md.index("- **create**")  # counts before the changes
 
 
 def test_budgets_list_managed_users_over_and_nearest_first() -> None:
@@ -182,3 +183,36 @@ def test_budgets_list_managed_users_over_and_nearest_first() -> None:
     md = render_markdown(report)
     assert "### Budgets over or near the limit" in md
     assert "- `over` over: spent 12.5 of 10 (125%)" in md and "`near` near" in md and "`ok`" not in md
+
+
+def test_spend_on_a_zero_budget_is_over_and_first_never_compared_in_dollars() -> None:
+    marker = {"metadata": {"catalog_sync": {"managed": True}}}
+    users = [
+        LiteLLMUser(user_id="triple", max_budget=10, spend=30, **marker),  # type: ignore[arg-type]
+        LiteLLMUser(user_id="zero-small", max_budget=0, spend=0.5, **marker),  # type: ignore[arg-type]
+        LiteLLMUser(user_id="zero-big", max_budget=0, spend=7, **marker),  # type: ignore[arg-type]
+        LiteLLMUser(user_id="b-half", max_budget=10, spend=5, **marker),  # type: ignore[arg-type]
+        LiteLLMUser(user_id="a-half", max_budget=20, spend=10, **marker),  # type: ignore[arg-type]
+        LiteLLMUser(user_id="big-unlimited", max_budget=None, spend=900, **marker),  # type: ignore[arg-type]
+    ]
+    rows = list(build_report(run_info(), None, [], budgets=budgets_of(users))["budgets"])
+    assert [r["user_id"] for r in rows] == [
+        "zero-big",
+        "zero-small",
+        "triple",
+        "a-half",  # the same fraction used: by user id
+        "b-half",
+        "big-unlimited",  # no budget: last
+    ]
+    assert rows[1]["status"] == "over" and rows[1]["used"] is None
+
+
+def test_markdown_counts_every_user_over_budget_beyond_the_line_limit() -> None:
+    marker = {"metadata": {"catalog_sync": {"managed": True}}}
+    users = [
+        LiteLLMUser(user_id=f"u{i:03d}", max_budget=1, spend=2, **marker)  # type: ignore[arg-type]
+        for i in range(30)
+    ]
+    md = render_markdown(build_report(run_info(), None, [], budgets=budgets_of(users)), max_changes=10)
+    assert md.count("` over: spent 2 of 1 (200%)") == 10
+    assert "- … and 20 more users (see the JSON report)" in md
