@@ -15,7 +15,8 @@ from benchmarks.bench import Case, as_json, bench_size
 def table(cases: list[Case]) -> str:
     head = (
         f"{'case':<12} {'N':>7} {'requests':>8} {'minimum':>7} {'ratio':>5} {'wall s':>7} {'job s':>7} "
-        f"{'bound s':>7} {'ratio':>5} {'RSS MB':>6} {'ms/user':>7} {'baseline s':>10} {'speed-up':>8}"
+        f"{'bound s':>7} {'ratio':>5} {'sim CPU s':>9} {'RSS MB':>6} {'ms/user':>7} {'baseline s':>10} "
+        f"{'speed-up':>8}"
     )
     lines = [head, "-" * len(head)]
     for c in cases:
@@ -27,7 +28,8 @@ def table(cases: list[Case]) -> str:
         speed = f"{c.baseline_seconds / c.wall:>7.0f}x" if c.baseline_seconds else ""
         lines.append(
             f"{c.name:<12} {c.users:>7} {c.made:>8} {c.minimum:>7} {c.request_ratio:>5.2f} {c.wall:>7.2f} "
-            f"{c.job_seconds:>7.2f} {c.lower_bound:>7.2f} {c.wall_ratio:>5.2f} {c.rss_mb:>6.0f} "
+            f"{c.job_seconds:>7.2f} {c.lower_bound:>7.2f} {c.wall_ratio:>5.2f} {c.sim_cpu_seconds:>9.2f} "
+            f"{c.rss_mb:>6.0f} "
             f"{c.per_user_ms:>7.3f} {base:>10} {speed:>8}"
         )
     return "\n".join(lines)

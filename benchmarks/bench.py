@@ -39,6 +39,7 @@ class Case:
     rss_mb: float
     changes: int
     timings: dict[str, float] = field(default_factory=dict)
+    sim_cpu_seconds: float = 0.0  # CPU the simulators spent answering this case
     baseline_seconds: float | None = None
     baseline_extrapolated: bool = False
 
@@ -147,10 +148,11 @@ def bench_size(
         for name, args, litellm_users, changes in steps:
             if name == "steady plan":
                 drifted = host.call("drift", drift, 7)
-            host.call("counts")
+            cpu_before = host.call("counts")["cpu_seconds"]
             report, wall, rss = run_cli(args, env)
             made = sum(sum(v.values()) for v in report["requests"].values())
             sim_counts = host.call("counts")
+            sim_cpu = sim_counts.pop("cpu_seconds") - cpu_before
             sim_made = sum(sum(v.values()) for v in sim_counts.values())
             assert sim_made == made, f"{name}: the job counted {made} requests, the simulators saw {sim_made}"
             n_changes = changes if changes is not None else drifted
@@ -175,6 +177,7 @@ def bench_size(
                 rss_mb=rss,
                 changes=write_changes,
                 timings=report["run"].get("timings", {}),
+                sim_cpu_seconds=sim_cpu,
             )
             if name == "steady plan":
                 case.baseline_seconds, case.baseline_extrapolated = per_user_baseline(
