@@ -521,3 +521,45 @@ def test_failed_requests_are_counted() -> None:
 def test_base_url_must_be_http() -> None:
     with pytest.raises(ValueError, match="http"):
         ApiSession("litellm", "litellm.test:4000", SECRET)
+
+
+class _Proxy:
+    """A forward proxy that answers every request itself, recording the request line it got."""
+
+    def __init__(self) -> None:
+        seen = self.seen = []
+
+        class H(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                seen.append(self.path)
+                body = b'{"via": "proxy"}'
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+
+def test_proxies_from_the_environment_are_honoured_and_no_proxy_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    proxy = _Proxy()
+    try:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        s = ApiSession("litellm", "http://gateway.invalid:4000", SECRET, retries=0)
+        assert s.get_json("/user/list", [("page", 1)]) == {"via": "proxy"}
+        assert proxy.seen == ["http://gateway.invalid:4000/user/list?page=1"]  # a proxy's absolute form
+        monkeypatch.setenv("NO_PROXY", "gateway.invalid")
+        direct = ApiSession("litellm", "http://gateway.invalid:4000", SECRET, retries=0)
+        with pytest.raises(TransportError):  # straight to the (unresolvable) host, not via the proxy
+            direct.get_json("/user/list")
+        assert len(proxy.seen) == 1
+    finally:
+        proxy.httpd.shutdown()
