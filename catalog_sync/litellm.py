@@ -25,6 +25,57 @@ def _bad(endpoint: str, method: str, message: str) -> ResponseError:
     return ResponseError("litellm", method, endpoint, None, message)
 
 
+class _RowError(Exception):
+    def __init__(self, field: str, expected: str) -> None:
+        self.field, self.expected = field, expected
+
+
+def _text(row: Mapping[str, Any], field: str) -> str | None:
+    value = row.get(field)
+    if value is None or type(value) is str:
+        return value
+    raise _RowError(field, "a string or null")
+
+
+def _number(row: Mapping[str, Any], field: str) -> float | None:
+    value = row.get(field)
+    if value is None:
+        return None
+    if type(value) in (int, float) and math.isfinite(value):
+        return float(value)
+    raise _RowError(field, "a number or null")
+
+
+def _integer(row: Mapping[str, Any], field: str) -> int | None:
+    value = row.get(field)
+    if value is None:
+        return None
+    if type(value) is int:
+        return value
+    if type(value) is float and value.is_integer():
+        return int(value)
+    raise _RowError(field, "an integer or null")
+
+
+def _strings(row: Mapping[str, Any], field: str) -> tuple[str, ...]:
+    value = row.get(field)
+    if not value:
+        if value is None or value == []:
+            return ()
+        raise _RowError(field, "a list of strings or null")
+    if type(value) is not list:
+        raise _RowError(field, "a list of strings or null")
+    out: list[str] = []
+    for item in value:
+        # Row `teams` are ids; accept {team_id} objects too rather than misread them.
+        if field == "teams" and isinstance(item, Mapping) and isinstance(item.get("team_id"), str):
+            item = item["team_id"]
+        if type(item) is not str:
+            raise _RowError(field, "a list of strings or null")
+        out.append(item)
+    return tuple(out)
+
+
 def parse_user_row(row: Any, endpoint: str, *, method: str = "GET") -> LiteLLMUser:
     """A user row from /user/list, /user/info (`user_info`), /user/update (`data`) or /user/new (flat).
 
@@ -36,69 +87,31 @@ def parse_user_row(row: Any, endpoint: str, *, method: str = "GET") -> LiteLLMUs
     user_id = row.get("user_id")
     if not isinstance(user_id, str) or not user_id:
         raise _bad(endpoint, method, f"user row without a string user_id (got {describe(user_id)})")
-
-    def fail(field: str, expected: str) -> ResponseError:
-        got = describe(row[field])
-        return _bad(endpoint, method, f"user {user_id!r}: {field} should be {expected}, got {got}")
-
-    def text(field: str) -> str | None:
-        value = row.get(field)
-        if value is None or isinstance(value, str):
-            return value
-        raise fail(field, "a string or null")
-
-    def number(field: str) -> float | None:
-        value = row.get(field)
-        if value is None:
-            return None
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-            return float(value)
-        raise fail(field, "a number or null")
-
-    def integer(field: str) -> int | None:
-        value = number(field)
-        if value is None:
-            return None
-        if not value.is_integer():
-            raise fail(field, "an integer or null")
-        return int(value)
-
-    def strings(field: str) -> tuple[str, ...]:
-        value = row.get(field)
-        if value is None:
-            return ()
-        if not isinstance(value, list):
-            raise fail(field, "a list of strings or null")
-        out: list[str] = []
-        for item in value:
-            # Row `teams` are ids; accept {team_id} objects too rather than misread them.
-            if field == "teams" and isinstance(item, Mapping) and isinstance(item.get("team_id"), str):
-                item = item["team_id"]
-            if not isinstance(item, str):
-                raise fail(field, "a list of strings or null")
-            out.append(item)
-        return tuple(out)
-
-    metadata = row.get("metadata")
-    if metadata is None:
-        metadata = {}
-    elif not isinstance(metadata, Mapping):
-        raise fail("metadata", "an object or null")
-    return LiteLLMUser(
-        user_id=user_id,
-        user_email=text("user_email"),
-        user_alias=text("user_alias"),
-        user_role=text("user_role"),
-        max_budget=number("max_budget"),
-        budget_duration=text("budget_duration"),
-        models=strings("models"),
-        tpm_limit=integer("tpm_limit"),
-        rpm_limit=integer("rpm_limit"),
-        metadata=dict(metadata),
-        teams=strings("teams"),
-        spend=number("spend") or 0.0,
-        key_count=integer("key_count"),
-    )
+    try:
+        metadata = row.get("metadata")
+        if metadata is None:
+            metadata = {}
+        elif not isinstance(metadata, Mapping):
+            raise _RowError("metadata", "an object or null")
+        return LiteLLMUser(
+            user_id=user_id,
+            user_email=_text(row, "user_email"),
+            user_alias=_text(row, "user_alias"),
+            user_role=_text(row, "user_role"),
+            max_budget=_number(row, "max_budget"),
+            budget_duration=_text(row, "budget_duration"),
+            models=_strings(row, "models"),
+            tpm_limit=_integer(row, "tpm_limit"),
+            rpm_limit=_integer(row, "rpm_limit"),
+            metadata=dict(metadata),
+            teams=_strings(row, "teams"),
+            spend=_number(row, "spend") or 0.0,
+            key_count=_integer(row, "key_count"),
+        )
+    except _RowError as exc:
+        got = describe(row[exc.field])
+        message = f"user {user_id!r}: {exc.field} should be {exc.expected}, got {got}"
+        raise _bad(endpoint, method, message) from None
 
 
 def _merge(users: dict[str, LiteLLMUser], page: list[LiteLLMUser]) -> int:
