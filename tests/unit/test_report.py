@@ -157,14 +157,19 @@ def test_markdown_fits_a_pull_request_comment_however_many_changes() -> None:
     assert md.index("| create | 5000 |") < md.index("- **create**")  # counts before the changes
 
 
+def ours(user_id: str, max_budget: float | None, spend: float) -> LiteLLMUser:
+    """A user this job manages, with a budget and what was spent of it."""
+    metadata = {"catalog_sync": {"managed": True}}
+    return LiteLLMUser(user_id=user_id, max_budget=max_budget, spend=spend, metadata=metadata)
+
+
 def test_budgets_list_managed_users_over_and_nearest_first() -> None:
-    marker = {"metadata": {"catalog_sync": {"managed": True}}}
     users = [
-        LiteLLMUser(user_id="ok", max_budget=100, spend=10, **marker),  # type: ignore[arg-type]
-        LiteLLMUser(user_id="near", max_budget=100, spend=85, **marker),  # type: ignore[arg-type]
-        LiteLLMUser(user_id="over", max_budget=10, spend=12.5, **marker),  # type: ignore[arg-type]
-        LiteLLMUser(user_id="blocked", max_budget=0, spend=0, **marker),  # type: ignore[arg-type]
-        LiteLLMUser(user_id="unlimited", max_budget=None, spend=500, **marker),  # type: ignore[arg-type]
+        ours("ok", 100, 10),
+        ours("near", 100, 85),
+        ours("over", 10, 12.5),
+        ours("blocked", 0, 0),
+        ours("unlimited", None, 500),
         LiteLLMUser(user_id="someone-elses", max_budget=1, spend=50),  # not managed: not listed
     ]
     report = build_report(run_info(), None, [], budgets=budgets_of(users))
@@ -186,14 +191,13 @@ def test_budgets_list_managed_users_over_and_nearest_first() -> None:
 
 
 def test_spend_on_a_zero_budget_is_over_and_first_never_compared_in_dollars() -> None:
-    marker = {"metadata": {"catalog_sync": {"managed": True}}}
     users = [
-        LiteLLMUser(user_id="triple", max_budget=10, spend=30, **marker),  # type: ignore[arg-type]
-        LiteLLMUser(user_id="zero-small", max_budget=0, spend=0.5, **marker),  # type: ignore[arg-type]
-        LiteLLMUser(user_id="zero-big", max_budget=0, spend=7, **marker),  # type: ignore[arg-type]
-        LiteLLMUser(user_id="b-half", max_budget=10, spend=5, **marker),  # type: ignore[arg-type]
-        LiteLLMUser(user_id="a-half", max_budget=20, spend=10, **marker),  # type: ignore[arg-type]
-        LiteLLMUser(user_id="big-unlimited", max_budget=None, spend=900, **marker),  # type: ignore[arg-type]
+        ours("triple", 10, 30),
+        ours("zero-small", 0, 0.5),
+        ours("zero-big", 0, 7),
+        ours("b-half", 10, 5),
+        ours("a-half", 20, 10),
+        ours("big-unlimited", None, 900),
     ]
     rows = list(build_report(run_info(), None, [], budgets=budgets_of(users))["budgets"])
     assert [r["user_id"] for r in rows] == [
@@ -208,11 +212,7 @@ def test_spend_on_a_zero_budget_is_over_and_first_never_compared_in_dollars() ->
 
 
 def test_markdown_counts_every_user_over_budget_beyond_the_line_limit() -> None:
-    marker = {"metadata": {"catalog_sync": {"managed": True}}}
-    users = [
-        LiteLLMUser(user_id=f"u{i:03d}", max_budget=1, spend=2, **marker)  # type: ignore[arg-type]
-        for i in range(30)
-    ]
+    users = [ours(f"u{i:03d}", 1, 2) for i in range(30)]
     md = render_markdown(build_report(run_info(), None, [], budgets=budgets_of(users)), max_changes=10)
     assert md.count("` over: spent 2 of 1 (200%)") == 10
     assert "- … and 20 more users (see the JSON report)" in md
