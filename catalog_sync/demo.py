@@ -60,7 +60,7 @@ def demo_config(backstage_url: str, litellm_url: str, report_dir: Path) -> dict[
                 "metadata": {"cost_center": "finance"},
             },
         ],
-        "report": {"dir": str(report_dir), "formats": ["json", "markdown"]},
+        "report": {"dir": str(report_dir), "formats": ["json", "markdown", "html"]},
     }
 
 
@@ -134,7 +134,8 @@ def run_demo(report_dir: Path, echo: Callable[[str], None]) -> int:
         echo("reports:")
         for path in last.paths:
             echo(f"  {path}")
-        echo(f"  (latest.json / latest.md in {report_dir} always hold the newest run)")
+        echo(f"  (latest.json, latest.md and latest.html in {report_dir} always hold the newest run;")
+        echo("   open the .html in a browser for the readable report)")
         return exit_code
     finally:
         backstage_server.stop()

@@ -114,3 +114,25 @@ def test_debug_logs_reports_and_errors_never_hold_a_secret(sim_env: SimEnv) -> N
     assert failed.code == 1
     # Env.cli has already scanned stdout, stderr and every report file for both secrets.
     assert any('"level": "debug"' in line for line in result.stdout.splitlines() + result.stderr.splitlines())
+
+
+def test_demo_needs_nothing_and_ends_with_nothing_left_to_do(tmp_path: Path) -> None:
+    """The README's first command: built-in simulators, plan, run, plan again; all three reports written."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "catalog_sync", "demo", "--report-dir", str(tmp_path / "reports")],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO)},
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    dry = next(line for line in lines if line.startswith("1. dry run: plan: changes planned"))
+    assert "0 to create" not in dry
+    assert any(line.startswith("2. apply: run: applied") and "0 failed" in line for line in lines)
+    assert any(line.startswith("3. again: plan: no changes") for line in lines)
+    latest = tmp_path / "reports"
+    assert {p.name for p in latest.glob("latest.*")} == {"latest.json", "latest.md", "latest.html"}
+    assert json.loads((latest / "latest.json").read_text())["result"] == "no_changes"
