@@ -59,10 +59,8 @@ def _integer(row: Mapping[str, Any], field: str) -> int | None:
 
 def _strings(row: Mapping[str, Any], field: str) -> tuple[str, ...]:
     value = row.get(field)
-    if not value:
-        if value is None or value == []:
-            return ()
-        raise _RowError(field, "a list of strings or null")
+    if value is None:
+        return ()
     if type(value) is not list:
         raise _RowError(field, "a list of strings or null")
     out: list[str] = []

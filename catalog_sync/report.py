@@ -23,7 +23,7 @@ from catalog_sync.apply import ActionResult, Outcome
 from catalog_sync.config import ReportFormat
 from catalog_sync.model import LiteLLMUser
 from catalog_sync.plan import ActionKind, FieldChange, GuardTrip, Plan
-from catalog_sync.report_html import render_html
+from catalog_sync.report_html import problems_first, render_html
 
 REPORT_VERSION = 1
 DEPROVISION_KINDS = frozenset({ActionKind.deprovision, ActionKind.block, ActionKind.delete})
@@ -382,10 +382,7 @@ def render_markdown(
     room = MarkdownRoom(max_chars - 1_000 - sum(len(line) + 1 for line in lines))
     actions = report["actions"]
     if actions:
-        # Sort positions, not rows, and build only the rows shown (the report's rows may be LazyRows).
-        keys = [(a["outcome"] not in ("failed", "conflict"), a["action"], a["user_id"]) for a in actions]
-        order = sorted(range(len(keys)), key=keys.__getitem__)
-        del keys
+        order = problems_first(actions)
         lines += room.section(
             f"Changes ({len(actions)})",
             (_change_line(actions[i]) for i in order),
@@ -466,8 +463,14 @@ def _atomic_write(path: Path, text: str | Callable[[TextIO], None]) -> None:
         raise
 
 
+def _rows_as_list(value: Any) -> list[dict[str, Any]]:
+    if isinstance(value, LazyRows):
+        return list(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
 def _dump(value: Any, indent: str) -> str:
-    return json.dumps(value, indent=2, ensure_ascii=False).replace("\n", "\n" + indent)
+    return json.dumps(value, indent=2, ensure_ascii=False, default=_rows_as_list).replace("\n", "\n" + indent)
 
 
 def _copy_into(source: Path, fh: TextIO) -> None:
@@ -483,8 +486,6 @@ def write_json(report: Mapping[str, Any], fh: TextIO) -> None:
     for i, key in enumerate(keys):
         value = report[key]
         end = ",\n" if i < len(keys) - 1 else "\n"
-        if isinstance(value, LazyRows):
-            value = value if value else []
         if isinstance(value, (list, LazyRows)) and value:
             fh.write(f"  {json.dumps(key)}: [\n")
             for j, item in enumerate(value):

@@ -146,6 +146,14 @@ def _more(total: int, shown: int, columns: int) -> str:
     )
 
 
+def problems_first(actions: Sequence[Mapping[str, Any]]) -> list[int]:
+    """Positions of the report's action rows in the order people read them: failures and conflicts first (what
+    someone opening a report looks for), then by action and user id. Positions, so that lazily built rows are
+    each built once here and again only if shown. Shared by the HTML and the Markdown report."""
+    keys = [(a["outcome"] not in ("failed", "conflict"), a["action"], a["user_id"]) for a in actions]
+    return sorted(range(len(keys)), key=keys.__getitem__)
+
+
 def _summary(report: Mapping[str, Any]) -> list[str]:
     run, counts = report["run"], report.get("counts", {})
     result = str(report["result"])
@@ -204,9 +212,7 @@ def _actions(report: Mapping[str, Any]) -> list[str]:
         '<input type="search" id="search" placeholder="filter by user id"></div>'
     )
     rows = []
-    # Failures and conflicts first: they are what someone opening this report is looking for.
-    ordered = sorted(range(len(actions)), key=lambda i: actions[i]["outcome"] not in ("failed", "conflict"))
-    for i in ordered[:MAX_ROWS]:
+    for i in problems_first(actions)[:MAX_ROWS]:
         a = actions[i]
         rows.append(_action_row(a, a["action"], _text(a.get("role")), _changes(a)))
     for d in deprovision[: max(0, MAX_ROWS - len(rows))]:
