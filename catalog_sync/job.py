@@ -180,8 +180,7 @@ def apply_saved_plan(
     try:
         ids = sorted({a.user_id for a in plan.actions})
         log.info("rereading_users", plan=str(plan_path), users=len(ids))
-        with ThreadPoolExecutor(config.concurrency, thread_name_prefix="reread") as pool:
-            current = dict(zip(ids, pool.map(litellm.get_user, ids), strict=True))
+        current = litellm.get_users(ids)  # a request per 100 users, not one each
         stale = stale_actions(saved, current)
         if stale:
             named = "; ".join(f"{a.user_id} ({why})" for a, why in stale[:20])

@@ -1173,3 +1173,29 @@ def test_master_key_not_in_errors_or_repr() -> None:
     assert KEY not in str(info.value) and KEY not in repr(info.value)
     assert KEY not in repr(c) and KEY not in repr(c.session)
     assert responses.calls[0].request.headers["Authorization"] == f"Bearer {KEY}"
+
+
+def test_get_users_reads_a_hundred_per_request_and_only_the_ids_asked_for() -> None:
+    """Against the simulator (which models /user/list's user_ids: one value is a substring match)."""
+    from catalog_sync.sim import LiteLLMSim, SimServer
+
+    sim = LiteLLMSim(master_key=KEY)
+    sim.add_users([{"user_id": f"u{i:03d}"} for i in range(250)] + [{"user_id": "a,b"}, {"user_id": "u0"}])
+    server = SimServer(sim)
+    url = server.start()
+    try:
+        client = LiteLLMClient(url, KEY, backoff_factor=0)
+        wanted = [f"u{i:03d}" for i in range(0, 250, 2)] + ["ghost-1", "ghost-2", "a,b"]
+        sim.clear_requests()
+        found = client.get_users(wanted)
+        assert set(found) == set(wanted)
+        assert {k for k, v in found.items() if v is None} == {"ghost-1", "ghost-2"}
+        assert all(found[u].user_id == u for u in wanted if found[u] is not None)  # type: ignore[union-attr]
+        counts = sim.request_counts()
+        assert counts["GET /user/list"] == 2  # 127 plain ids: two requests, not 127
+        assert counts["GET /user/info"] == 1  # the id with a comma cannot go in a comma list
+        # One id alone would be a substring search ("u0" matches u000..u099): it is read exactly instead.
+        only = client.get_users(["u0"])
+        assert only["u0"] is not None and only["u0"].user_id == "u0"
+    finally:
+        server.stop()
