@@ -20,6 +20,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 from urllib.parse import quote, urlencode, urlsplit
 
+import orjson
 import requests
 import structlog
 import urllib3.exceptions
@@ -467,7 +468,7 @@ class ApiSession:
                 ResponseError, method, path, f"expected JSON, got {what}: {snippet}", resp.status_code
             )
         try:
-            return json.loads(content)
+            return loads(content)
         except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
             detail = f"{exc.msg} at char {exc.pos}" if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
             raise self.error(
@@ -477,6 +478,16 @@ class ApiSession:
                 f"invalid or truncated JSON ({detail}, {len(content)} bytes)",
                 resp.status_code,
             ) from None
+
+
+def loads(content: bytes) -> Any:
+    """JSON from bytes: orjson, which decodes a 100-user /user/list page about twice as fast as json; the
+    standard library for what orjson refuses (NaN, for one), so nothing accepted before is refused now.
+    (orjson reads integers beyond 64 bits as floats; no field the job reads can hold one.)"""
+    try:
+        return orjson.loads(content)
+    except orjson.JSONDecodeError:
+        return json.loads(content)
 
 
 def describe(value: Any) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import pickle
 import socket
 import threading
@@ -200,6 +201,24 @@ def test_2xx_not_json_is_response_error(body: str, content_type: str, expect: st
     assert info.value.endpoint == "/user/list" and info.value.status == 200
     assert expect in info.value.message
     assert str(info.value).startswith("litellm GET /user/list: HTTP 200: ")
+
+
+@pytest.mark.parametrize(
+    ("body", "expect"),
+    [
+        ('{"spend": 1.5, "name": "zoë"}', {"spend": 1.5, "name": "zoë"}),
+        # What the faster decoder refuses but the standard library reads: still accepted, as before.
+        ('{"spend": NaN}', "nan"),
+    ],
+)
+@responses.activate
+def test_2xx_json_is_decoded_as_the_standard_library_would(body: str, expect: object) -> None:
+    responses.get(f"{BASE}/user/list", body=body, status=200, content_type="application/json")
+    got = session().get_json("/user/list")
+    if expect == "nan":
+        assert math.isnan(got["spend"])
+    else:
+        assert got == expect
 
 
 def test_shape_error_names_endpoint_and_expectation() -> None:
