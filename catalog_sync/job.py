@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 import time
 import uuid
@@ -107,6 +108,7 @@ def run_job(
     error: str | None = None
     trips: tuple[GuardTrip, ...] = ()
     budgets: list[Budget] = []
+    collector = _CollectorPaused()
     try:
         log.info("reading", backstage=run.backstage_url, litellm=run.litellm_url)
         catalog, users = _read_both(backstage, litellm, progress)
@@ -117,6 +119,7 @@ def run_job(
         run.timings["read_seconds"] = round(time.monotonic() - clock, 3)
         plan = build_plan(catalog, users, config)
         run.timings["plan_seconds"] = round(time.monotonic() - clock - run.timings["read_seconds"], 3)
+        collector.resume()
         # The plan holds what the rest needs: let the snapshots go (100,000 people are worth ~200 MB).
         budgets, teams = budgets_of(users.users.values()), users.teams
         del catalog, users
@@ -150,6 +153,7 @@ def run_job(
         log.error("run_failed", error=error)
     finally:
         progress.close()
+        collector.end()
     pending = detailed_exitcode and not apply and plan is not None and plan.has_changes
     run.requests = {"backstage": dict(backstage.session.requests), "litellm": dict(litellm.session.requests)}
     return _finish(run, clock, config, report_dir, plan, results, error, trips, force, pending, budgets)
@@ -206,6 +210,33 @@ def apply_saved_plan(
         progress.close()
     run.requests = {"litellm": dict(litellm.session.requests)}
     return _finish(run, clock, config, report_dir, plan, results, error, trips, force, False)
+
+
+class _CollectorPaused:
+    """Python's cycle collector off while the reads and the plan build their objects.
+
+    They make millions of small objects and no garbage cycles, and each collection re-scans the growing
+    heap: it took a third of a 100,000-user plan. Reference counting still frees everything. What was built
+    is then frozen (never re-scanned) while the apply runs with the collector on, and thawed at the end.
+    """
+
+    def __init__(self) -> None:
+        self._was_enabled = gc.isenabled()
+        self._frozen = False
+        gc.disable()
+
+    def resume(self) -> None:
+        gc.freeze()
+        self._frozen = True
+        if self._was_enabled:
+            gc.enable()
+
+    def end(self) -> None:
+        if self._frozen:
+            gc.unfreeze()
+            self._frozen = False
+        if self._was_enabled:
+            gc.enable()
 
 
 def _read_both(
