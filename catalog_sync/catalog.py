@@ -6,6 +6,7 @@ only pages and hands each entity to them.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -57,6 +58,10 @@ def normalize_ref(ref: str, default_kind: str, default_namespace: str) -> str | 
     return f"{kind}:{namespace}/{name}".lower()
 
 
+# Memberships name the same few thousand groups over and over: normalise each spelling once.
+_group_ref = functools.lru_cache(maxsize=1 << 16)(normalize_ref)
+
+
 def _relation_targets(entity: Mapping[str, Any], relation_type: str) -> set[str]:
     found: set[str] = set()
     relations = entity.get("relations")
@@ -67,7 +72,7 @@ def _relation_targets(entity: Mapping[str, Any], relation_type: str) -> set[str]
             continue
         target = rel.get("targetRef")
         if isinstance(target, str):
-            ref = normalize_ref(target, "group", DEFAULT_NAMESPACE)
+            ref = _group_ref(target, "group", DEFAULT_NAMESPACE)
         else:
             # Backstage before the targetRef-only shape: {"target": {kind, namespace, name}}.
             old = rel.get("target")
@@ -85,7 +90,7 @@ def _relation_targets(entity: Mapping[str, Any], relation_type: str) -> set[str]
 def _spec_refs(value: Any, namespace: str) -> set[str]:
     """spec.memberOf / spec.children (lists) or spec.parent (a string) as group refs."""
     values = [value] if isinstance(value, str) else value if isinstance(value, list) else []
-    refs = (normalize_ref(v, "group", namespace) for v in values if isinstance(v, str))
+    refs = (_group_ref(v, "group", namespace) for v in values if isinstance(v, str))
     return {r for r in refs if r is not None}
 
 

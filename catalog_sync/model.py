@@ -81,17 +81,16 @@ class LiteLLMUser:
     teams: tuple[str, ...] = ()
     spend: float = 0.0
     key_count: int | None = None
+    # Worked out once per row: the planner asks for them several times for each of 100,000 users.
+    marker: Mapping[str, Any] | None = field(init=False, repr=False, compare=False)
+    managed: bool = field(init=False, repr=False, compare=False)  # created by this job or the plugin
 
-    @property
-    def marker(self) -> Mapping[str, Any] | None:
+    def __post_init__(self) -> None:
         value = self.metadata.get(MARKER_KEY)
-        return value if isinstance(value, Mapping) else None
-
-    @property
-    def managed(self) -> bool:
-        """True when this job (or the plugin it replaces) created the user."""
-        key, value = PLUGIN_MARKER
-        return self.marker is not None or self.metadata.get(key) == value
+        marker = value if type(value) is dict or isinstance(value, Mapping) else None
+        key, plugin = PLUGIN_MARKER
+        object.__setattr__(self, "marker", marker)
+        object.__setattr__(self, "managed", marker is not None or self.metadata.get(key) == plugin)
 
 
 @dataclass(frozen=True, slots=True)

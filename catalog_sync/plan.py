@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import fnmatch
 import math
+import re
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -169,9 +170,10 @@ def current_models(user: LiteLLMUser) -> list[str]:
 
 
 def _models_equal(current: tuple[str, ...], desired: tuple[str, ...]) -> bool:
-    norm = {(): (), (ALL_PROXY_MODELS,): ()}
+    if current == desired:  # the usual case, without sorting
+        return True
     cur = tuple(sorted(set(current)))
-    return norm.get(cur, cur) == desired
+    return (() if cur == (ALL_PROXY_MODELS,) else cur) == desired
 
 
 def diff_user(
@@ -229,6 +231,8 @@ def diff_user(
         payload["metadata"] = merged
         changes.extend(meta_changes)
 
+    if not (current.teams or desired.teams):  # the usual case: no teams on either side
+        return UserDiff(tuple(changes), payload, (), ())
     current_managed = frozenset(current.teams) & managed_teams
     wanted = desired.teams if existing_teams is None else desired.teams & existing_teams
     adds = tuple(sorted(wanted - current_managed))
@@ -301,11 +305,12 @@ def build_plan(catalog: CatalogSnapshot, litellm: LiteLLMSnapshot, config: Confi
     catalog_emails = Counter(d.user_email.lower() for d in resolution.desired if d.user_email)
 
     protect = (*ALWAYS_PROTECTED, *config.deprovision.protect)
+    protected = protection(protect)
     creates: list[Action] = []
     updates: list[Action] = []
     unchanged: list[str] = []
     for desired in resolution.desired:
-        if is_protected(desired.user_id, protect):
+        if protected(desired.user_id):
             warnings.append(
                 Notice(
                     "protected_user",
@@ -402,7 +407,9 @@ def build_plan(catalog: CatalogSnapshot, litellm: LiteLLMSnapshot, config: Confi
             )
         )
 
-    deprovisions = _deprovisions(catalog, litellm, resolution.desired, resolution.duplicates, config, protect)
+    deprovisions = _deprovisions(
+        catalog, litellm, resolution.desired, resolution.duplicates, config, protected
+    )
     withheld = _withheld(catalog, litellm)
     if withheld is not None and deprovisions:
         warnings.append(
@@ -435,9 +442,12 @@ def build_plan(catalog: CatalogSnapshot, litellm: LiteLLMSnapshot, config: Confi
     )
 
 
-def is_protected(user_id: str, patterns: tuple[str, ...]) -> bool:
-    uid = user_id.lower()
-    return any(fnmatch.fnmatchcase(uid, p.lower()) for p in patterns)
+def protection(patterns: tuple[str, ...]) -> Callable[[str], bool]:
+    """A test for "matches one of these shell patterns, case-insensitively", compiled once per plan."""
+    if not patterns:
+        return lambda _: False
+    match = re.compile("|".join(fnmatch.translate(p.lower()) for p in patterns)).match
+    return lambda user_id: match(user_id.lower()) is not None
 
 
 def blocked_record(user: LiteLLMUser) -> Mapping[str, Any] | None:
@@ -474,16 +484,20 @@ def _deprovisions(
     desired: tuple[DesiredUser, ...],
     duplicates: Mapping[str, tuple[str, ...]],
     config: Config,
-    protect: tuple[str, ...],
+    protected: Callable[[str], bool],
 ) -> list[Action]:
     """Managed, unprotected users that no catalog entity accounts for any more."""
-    in_catalog = {d.user_id for d in desired} | set(duplicates)
+    in_catalog = {d.user_id for d in desired}
+    in_catalog.update(duplicates)
+    gone = [u for u in litellm.users.values() if u.managed and u.user_id not in in_catalog]
+    if not gone:
+        return []
     # An entity that is still there but was skipped or could not be mapped this run is not a leaver.
     present_refs = {u.ref for u in catalog.users} | {s.ref.lower() for s in catalog.skipped}
     mode = config.deprovision.mode.value
     out = []
-    for user in sorted(litellm.users.values(), key=lambda u: u.user_id):
-        if not user.managed or user.user_id in in_catalog or is_protected(user.user_id, protect):
+    for user in sorted(gone, key=lambda u: u.user_id):
+        if protected(user.user_id):
             continue
         ref = user.marker.get("entity_ref") if user.marker else user.metadata.get("backstage_entity")
         ref = ref if isinstance(ref, str) else None

@@ -125,21 +125,32 @@ def grant_for(role: Role | None, config: Config) -> Grant:
 class RoleMatcher:
     """The first role (config order) whose group a user belongs to, directly or through a descendant group.
 
-    People share a handful of group sets, so the answer is kept per distinct set of direct groups.
+    The first role reachable upwards from a set of groups is the earliest of those reachable from each
+    group, so it is worked out once per group and once per distinct set of direct groups.
     """
 
     def __init__(self, groups: Mapping[str, CatalogGroup], config: Config) -> None:
         self._groups = groups
         self._nested = config.match_nested_groups
-        self._roles = [(role.group_ref, grant_for(role, config)) for role in config.roles]
+        self._grants = [grant_for(role, config) for role in config.roles]
+        self._role_refs = [role.group_ref for role in config.roles]
         self.default = grant_for(None, config)
+        self._rank: dict[str, int] = {}  # group ref -> index of the first role it reaches
         self._seen: dict[frozenset[str], Grant] = {}
+
+    def _first_role(self, group: str) -> int:
+        rank = self._rank.get(group)
+        if rank is None:
+            reach = ancestors(self._groups, (group,)) if self._nested else {group}
+            rank = next((i for i, ref in enumerate(self._role_refs) if ref in reach), len(self._role_refs))
+            self._rank[group] = rank
+        return rank
 
     def __call__(self, direct: frozenset[str]) -> Grant:
         hit = self._seen.get(direct)
         if hit is None:
-            memberships = ancestors(self._groups, direct) if self._nested else direct
-            hit = next((g for ref, g in self._roles if ref in memberships), self.default)
+            first = min(map(self._first_role, direct), default=len(self._grants))
+            hit = self._grants[first] if first < len(self._grants) else self.default
             self._seen[direct] = hit
         return hit
 
