@@ -269,6 +269,7 @@ class LiteLLMSim(SimApp):
         self._key_count: Counter[str] = Counter()
         self._version = 0
         self._listings: OrderedDict[tuple[Any, ...], _Listing] = OrderedDict()
+        self._list_rows: dict[str, tuple[int, int, bytes]] = {}  # user id -> (version, key_count, row JSON)
         self._email_index: dict[str, list[str]] | None = None
         # The proxy's model list (/v1/models): ../shared/real configures one model, fake-gpt.
         self.models: list[str] = ["fake-gpt"]
@@ -1059,16 +1060,26 @@ class LiteLLMSim(SimApp):
         start = (page - 1) * page_size
         end = min(start + page_size, total)
         ids = self._page_ids(listing, start, end) if start < total else []
-        users = [self._list_row(self.users[u]) for u in ids]
-        return Response.json(
-            {
-                "users": users,
-                "total": total,
-                "page": page,
-                "page_size": page_size,
-                "total_pages": math.ceil(total / page_size),
-            }
-        )
+        envelope = {
+            "total": total,
+            "page": page,
+            "page_size": page_size,
+            "total_pages": math.ceil(total / page_size),
+        }
+        rest = json.dumps(envelope, separators=(",", ":")).encode()
+        # The same bytes Response.json would give, with each row encoded once per state version.
+        rows = b",".join(map(self._encoded_list_row, ids))
+        return Response(200, b'{"users":[' + rows + b"]," + rest[1:])
+
+    def _encoded_list_row(self, user_id: str) -> bytes:
+        key_count = self._key_count[user_id]
+        hit = self._list_rows.get(user_id)
+        if hit is not None and hit[0] == self._version and hit[1] == key_count:
+            return hit[2]
+        data = json.dumps(self._list_row(self.users[user_id]), separators=(",", ":"), ensure_ascii=False)
+        encoded = data.encode("utf-8")
+        self._list_rows[user_id] = (self._version, key_count, encoded)
+        return encoded
 
     def _listing(self, filters: tuple[str | None, ...], order: tuple[str, str]) -> _Listing:
         key = (filters, order)
