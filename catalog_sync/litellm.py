@@ -66,7 +66,7 @@ def _strings(row: Mapping[str, Any], field: str) -> tuple[str, ...]:
     out: list[str] = []
     for item in value:
         # Row `teams` are ids; accept {team_id} objects too rather than misread them.
-        if field == "teams" and isinstance(item, Mapping) and isinstance(item.get("team_id"), str):
+        if field == "teams" and isinstance(item, dict) and isinstance(item.get("team_id"), str):
             item = item["team_id"]
         if type(item) is not str:
             raise _RowError(field, "a list of strings or null")
@@ -80,7 +80,7 @@ def parse_user_row(row: Any, endpoint: str, *, method: str = "GET") -> LiteLLMUs
     Tolerates nulls (models/teams -> (), metadata -> {}, spend -> 0); anything of the wrong type is a
     ResponseError naming the endpoint, since building a plan on a misread row would be worse than stopping.
     """
-    if not isinstance(row, Mapping):
+    if not isinstance(row, dict):  # rows come from JSON: a dict, not the slow ABC check
         raise _bad(endpoint, method, f"expected a user object, got {describe(row)}")
     user_id = row.get("user_id")
     if not isinstance(user_id, str) or not user_id:
@@ -89,7 +89,7 @@ def parse_user_row(row: Any, endpoint: str, *, method: str = "GET") -> LiteLLMUs
         metadata = row.get("metadata")
         if metadata is None:
             metadata = {}
-        elif not isinstance(metadata, Mapping):
+        elif not isinstance(metadata, dict):
             raise _RowError("metadata", "an object or null")
         return LiteLLMUser(
             user_id=user_id,
@@ -101,7 +101,7 @@ def parse_user_row(row: Any, endpoint: str, *, method: str = "GET") -> LiteLLMUs
             models=_strings(row, "models"),
             tpm_limit=_integer(row, "tpm_limit"),
             rpm_limit=_integer(row, "rpm_limit"),
-            metadata=dict(metadata),
+            metadata=metadata,  # freshly decoded, shared with nobody: no copy
             teams=_strings(row, "teams"),
             spend=_number(row, "spend") or 0.0,
             key_count=_integer(row, "key_count"),
