@@ -59,7 +59,9 @@ def _serve(conn: Connection, users: int, groups: int, latency: float, seed: int)
             conn.send(counts)
         elif op == "drift":
             fraction, drift_seed = msg[1], msg[2]
-            picked = random.Random(drift_seed).sample(user_docs, round(len(user_docs) * fraction))
+            # Only people not moved before, so that every repeat changes exactly this many users.
+            still = [d for d in user_docs if d["spec"].get("memberOf") != [DRIFT_GROUP]]
+            picked = random.Random(drift_seed).sample(still, round(len(user_docs) * fraction))
             for doc in picked:
                 doc["spec"] = {**doc["spec"], "memberOf": [DRIFT_GROUP]}
             backstage.set_entities(entities)

@@ -15,8 +15,11 @@ def test_minimum_and_lower_bound_formulas() -> None:
 
 
 def test_a_tiny_benchmark_runs_at_the_minimum_number_of_requests() -> None:
-    cases = bench_size(200, latency=0.001, drift=0.05, concurrency=4, baseline_sample=20)
+    cases = bench_size(200, latency=0.001, drift=0.05, concurrency=4, baseline_sample=20, repeat=2)
     assert [c.name for c in cases] == ["first plan", "first run", "steady plan", "steady run"]
+    # Steady cases are repeated (each steady run after a fresh drift of 10 people) and the fastest kept.
+    assert [len(c.repeats) for c in cases] == [1, 1, 2, 2]
+    assert all(c.job_seconds == min(c.repeats) for c in cases)
     by_name = {c.name: c for c in cases}
     assert by_name["first run"].changes == 200 and by_name["steady run"].changes == 10
     for case in cases:
