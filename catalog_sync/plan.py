@@ -198,7 +198,7 @@ def diff_user(
     if desired.user_role is not None and desired.user_role != current.user_role:
         scalar("user_role", current.user_role, desired.user_role)
     # null clears these four on /user/update (observed on 1.106.2), so None is enforced too.
-    if not _same_number(desired.max_budget, current.max_budget):
+    if desired.max_budget != current.max_budget and not _same_number(desired.max_budget, current.max_budget):
         scalar("max_budget", current.max_budget, desired.max_budget)
     if desired.budget_duration != current.budget_duration:
         scalar("budget_duration", current.budget_duration, desired.budget_duration)
@@ -212,24 +212,10 @@ def diff_user(
 
     # Metadata: only the job's own keys are compared; the rest of the object is carried over untouched,
     # since /user/update replaces metadata whole (contracts README).
-    owned_before = current.marker.get("keys", []) if current.marker else []
-    owned_before = [k for k in owned_before if isinstance(k, str)] if isinstance(owned_before, list) else []
-    meta_changes: list[FieldChange] = []
-    for key, value in sorted(desired.metadata.items()):
-        if current.metadata.get(key, _MISSING) != value:
-            meta_changes.append(FieldChange(f"metadata.{key}", current.metadata.get(key), value))
-    dropped = sorted(k for k in owned_before if k not in desired.metadata and k in current.metadata)
-    for key in dropped:
-        meta_changes.append(FieldChange(f"metadata.{key}", current.metadata[key], None))
     marker = marker_for(desired)
-    if current.metadata.get(MARKER_KEY) != marker:
-        meta_changes.append(FieldChange(f"metadata.{MARKER_KEY}", current.metadata.get(MARKER_KEY), marker))
-    if meta_changes:
-        merged = {k: v for k, v in current.metadata.items() if k not in dropped}
-        merged.update(desired.metadata)
-        merged[MARKER_KEY] = marker
-        payload["metadata"] = merged
-        changes.extend(meta_changes)
+    if desired.metadata or current.metadata.get(MARKER_KEY) != marker:
+        # (Otherwise no key is wanted and none was owned before, since the marker's keys are [].)
+        _diff_metadata(desired, current, marker, changes, payload)
 
     if not (current.teams or desired.teams):  # the usual case: no teams on either side
         return UserDiff(tuple(changes), payload, (), ())
@@ -247,6 +233,32 @@ def diff_user(
 
 
 _MISSING = object()
+
+
+def _diff_metadata(
+    desired: DesiredUser,
+    current: LiteLLMUser,
+    marker: dict[str, Any],
+    changes: list[FieldChange],
+    payload: dict[str, Any],
+) -> None:
+    owned_before = current.marker.get("keys", []) if current.marker else []
+    owned_before = [k for k in owned_before if isinstance(k, str)] if isinstance(owned_before, list) else []
+    meta_changes: list[FieldChange] = []
+    for key, value in sorted(desired.metadata.items()):
+        if current.metadata.get(key, _MISSING) != value:
+            meta_changes.append(FieldChange(f"metadata.{key}", current.metadata.get(key), value))
+    dropped = sorted(k for k in owned_before if k not in desired.metadata and k in current.metadata)
+    for key in dropped:
+        meta_changes.append(FieldChange(f"metadata.{key}", current.metadata[key], None))
+    if current.metadata.get(MARKER_KEY) != marker:
+        meta_changes.append(FieldChange(f"metadata.{MARKER_KEY}", current.metadata.get(MARKER_KEY), marker))
+    if meta_changes:
+        merged = {k: v for k, v in current.metadata.items() if k not in dropped}
+        merged.update(desired.metadata)
+        merged[MARKER_KEY] = marker
+        payload["metadata"] = merged
+        changes.extend(meta_changes)
 
 
 def build_plan(catalog: CatalogSnapshot, litellm: LiteLLMSnapshot, config: Config) -> Plan:
