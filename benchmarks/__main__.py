@@ -123,7 +123,10 @@ def main(argv: list[str] | None = None) -> int:
             r = real[kind]
             print(
                 f"\nreal LiteLLM {kind}: job {r['job_per_s']:.1f}/s, plain loop {r['loop_per_s']:.1f}/s "
-                f"(ratio {r['ratio']:.2f})"
+                f"(ratio {r['ratio']:.2f}); seconds per round, job "
+                + " ".join(f"{x:.1f}" for x in r["job_round_seconds"])
+                + ", loop "
+                + " ".join(f"{x:.1f}" for x in r["loop_round_seconds"])
             )
             checks.append(
                 (f"real {kind} throughput >= 0.9 x plain loop", r["ratio"] >= 0.9, f"{r['ratio']:.2f}")

@@ -75,9 +75,9 @@ def _planned(work: Path, cfg: Path, env: dict[str, str]) -> list[dict[str, Any]]
     return json.loads(plan_file.read_text())["actions"]  # type: ignore[no-any-return]
 
 
-def compare_with_plain_loop(users: int, concurrency: int) -> dict[str, dict[str, float]]:
+def compare_with_plain_loop(users: int, concurrency: int) -> dict[str, dict[str, Any]]:
     env = {k: os.environ[k] for k in ("BACKSTAGE_TOKEN", "LITELLM_MASTER_KEY")}
-    out: dict[str, dict[str, float]] = {}
+    out: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="cs-bench-real-") as tmp:
         work = Path(tmp)
         # Creates: the job, then (after a reset) the plain loop with the bodies the job planned; then the
@@ -99,7 +99,7 @@ def compare_with_plain_loop(users: int, concurrency: int) -> dict[str, dict[str,
                 loop_create.append(_plain_loop("/user/new", creates, concurrency))
                 _reset()
                 job_create.append(_job_apply(first, env))
-        out["create"] = _rates(len(creates), sum(job_create), sum(loop_create), len(job_create))
+        out["create"] = _rates(len(creates), job_create, loop_create)
         # Updates: a default budget changes for everyone, alternately by the job and by the loop sending the
         # same /user/update bodies with the next budget, so every request really changes a row.
         job_update: list[float] = []
@@ -116,7 +116,7 @@ def compare_with_plain_loop(users: int, concurrency: int) -> dict[str, dict[str,
                     {"user_id": a["user_id"], **a["payload"]} for a in actions if a["kind"] == "update"
                 ]
                 loop_update.append(_plain_loop("/user/update", updates, concurrency))
-        out["update"] = _rates(len(updates), sum(job_update), sum(loop_update), len(job_update))
+        out["update"] = _rates(len(updates), job_update, loop_update)
     if len(creates) < users:
         raise RuntimeError(f"the catalog has {len(creates)} users, fewer than the {users} asked for")
     return out
@@ -128,13 +128,16 @@ def _job_apply(cfg: Path, env: dict[str, str]) -> float:
     return float(report["run"]["timings"]["apply_seconds"])
 
 
-def _rates(n: int, job_seconds: float, loop_seconds: float, rounds: int) -> dict[str, float]:
-    job, loop = n * rounds / job_seconds, n * rounds / loop_seconds
+def _rates(n: int, job_rounds: list[float], loop_rounds: list[float]) -> dict[str, Any]:
+    """Total rates over all rounds; every round's seconds are kept, in the order they ran."""
+    job, loop = n * len(job_rounds) / sum(job_rounds), n * len(loop_rounds) / sum(loop_rounds)
     return {
         "requests": n,
-        "rounds": rounds,
-        "job_seconds": job_seconds,
-        "loop_seconds": loop_seconds,
+        "rounds": len(job_rounds),
+        "job_round_seconds": job_rounds,
+        "loop_round_seconds": loop_rounds,
+        "job_seconds": sum(job_rounds),
+        "loop_seconds": sum(loop_rounds),
         "job_per_s": job,
         "loop_per_s": loop,
         "ratio": job / loop,
