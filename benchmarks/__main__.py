@@ -7,9 +7,11 @@ import argparse
 import itertools
 import json
 import sys
+import tempfile
 from pathlib import Path
 
 from benchmarks.bench import Case, as_json, bench_size
+from benchmarks.writes import cpu_per_write
 
 
 def table(cases: list[Case]) -> str:
@@ -113,6 +115,14 @@ def main(argv: list[str] | None = None) -> int:
             f"  {c.name:<12} N={c.users:<7} " + ", ".join(f"{k} {v}" for k, v in sorted(c.requests.items()))
         )
     results: dict[str, object] = {"cases": as_json(cases)}
+    with tempfile.TemporaryDirectory(prefix="cs-bench-writes-") as tmp:
+        writes = cpu_per_write(Path(tmp), concurrency=args.concurrency)
+    results["cpu_per_write"] = writes
+    print(
+        f"\nclient CPU per /user/update (simulator, {writes['users']} users, fastest of "
+        f"{len(writes['job_ms'])}): job {min(writes['job_ms']):.2f} ms, plain loop "
+        f"{min(writes['loop_ms']):.2f} ms"
+    )
     checks = targets(cases, args.latency_ms, args.drift)
     if args.real:
         from benchmarks.real import compare_with_plain_loop

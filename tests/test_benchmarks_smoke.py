@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from benchmarks.__main__ import table, targets
 from benchmarks.bench import PAGE_SIZE, bench_size, lower_bound, minimum_requests
+from benchmarks.writes import cpu_per_write
 
 
 def test_minimum_and_lower_bound_formulas() -> None:
@@ -32,3 +35,9 @@ def test_a_tiny_benchmark_runs_at_the_minimum_number_of_requests() -> None:
     )
     assert "first run" in table(cases)
     assert targets(cases, 1, 0.05)[0][1] is True
+
+
+def test_cpu_per_write_compares_the_job_with_a_plain_loop(tmp_path: Path) -> None:
+    result = cpu_per_write(tmp_path, users=40, concurrency=2, rounds=1)
+    assert len(result["job_ms"]) == 1 and len(result["loop_ms"]) == 1
+    assert result["job_ms"][0] > 0 and result["loop_ms"][0] > 0
