@@ -9,7 +9,9 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -97,6 +99,24 @@ def run_cli(args: list[str], env_extra: dict[str, str]) -> tuple[dict[str, Any],
         raise RuntimeError(f"catalog-sync {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}")
     report_path = next(line[8:] for line in proc.stdout.splitlines() if line.startswith("report: "))
     return json.loads(Path(report_path).read_text()), wall, rss_kb / 1024
+
+
+def plain_loop(url: str, key: str, bodies: list[dict[str, Any]], concurrency: int) -> float:
+    """What the job's writes are compared with: the same POST bodies from a ThreadPoolExecutor with a
+    requests.Session per thread; returns seconds."""
+    local = threading.local()
+    headers = {"Authorization": f"Bearer {key}"}
+
+    def send(body: dict[str, Any]) -> None:
+        session = getattr(local, "s", None)
+        if session is None:
+            session = local.s = requests.Session()
+        session.post(url, json=body, headers=headers, timeout=120).raise_for_status()
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(send, bodies))
+    return time.monotonic() - started
 
 
 def minimum_requests(catalog_users: int, groups: int, litellm_users: int, changes: int) -> int:

@@ -13,16 +13,12 @@ import json
 import os
 import subprocess
 import tempfile
-import threading
-import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import requests
 import yaml
 
-from benchmarks.bench import REPO, run_cli
+from benchmarks.bench import REPO, plain_loop, run_cli
 
 SCRIPTS = Path(os.environ.get("CATALOG_SYNC_REAL_SCRIPTS", REPO.parent / "shared" / "real"))
 
@@ -48,21 +44,8 @@ def _config(work: Path, concurrency: int, budget: float) -> Path:
 
 
 def _plain_loop(path: str, bodies: list[dict[str, Any]], concurrency: int) -> float:
-    """The same requests with a ThreadPoolExecutor and a requests.Session per thread; returns seconds."""
-    local = threading.local()
     url = os.environ["LITELLM_URL"].rstrip("/") + path
-    headers = {"Authorization": f"Bearer {os.environ['LITELLM_MASTER_KEY']}"}
-
-    def send(body: dict[str, Any]) -> None:
-        session = getattr(local, "s", None)
-        if session is None:
-            session = local.s = requests.Session()
-        session.post(url, json=body, headers=headers, timeout=120).raise_for_status()
-
-    started = time.monotonic()
-    with ThreadPoolExecutor(concurrency) as pool:
-        list(pool.map(send, bodies))
-    return time.monotonic() - started
+    return plain_loop(url, os.environ["LITELLM_MASTER_KEY"], bodies, concurrency)
 
 
 def _reset() -> None:

@@ -5,36 +5,19 @@ client; unlike throughput against a real proxy, it does not move with what the s
 from __future__ import annotations
 
 import os
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import requests
 import yaml
 
-from benchmarks.bench import config
+from benchmarks.bench import config, plain_loop
 from benchmarks.simhost import KEY, TOKEN, SimHost
 from catalog_sync import logs
 from catalog_sync.apply import ApplyContext, apply_plan
 from catalog_sync.config import load_config
 from catalog_sync.job import clients_for
 from catalog_sync.plan import build_plan
-
-
-def _loop(url: str, bodies: list[dict[str, Any]], concurrency: int) -> None:
-    local = threading.local()
-    headers = {"Authorization": f"Bearer {KEY}"}
-
-    def send(body: dict[str, Any]) -> None:
-        session = getattr(local, "s", None)
-        if session is None:
-            session = local.s = requests.Session()
-        session.post(url, json=body, headers=headers, timeout=60).raise_for_status()
-
-    with ThreadPoolExecutor(concurrency) as pool:
-        list(pool.map(send, bodies))
 
 
 def cpu_per_write(work: Path, users: int = 2000, concurrency: int = 4, rounds: int = 3) -> dict[str, Any]:
@@ -63,7 +46,7 @@ def cpu_per_write(work: Path, users: int = 2000, concurrency: int = 4, rounds: i
                 apply_plan(plan, litellm, context)
             else:
                 bodies = [{"user_id": a.user_id, **a.payload} for a in actions]
-                _loop(host.litellm_url + "/user/update", bodies, concurrency)
+                plain_loop(host.litellm_url + "/user/update", KEY, bodies, concurrency)
             per = (time.process_time() - started) / len(actions) * 1000
             if budget > 10:
                 (job_ms if by_job else loop_ms).append(per)
