@@ -103,8 +103,6 @@ def _text(value: Any) -> str | None:
 
 # Entities come from JSON, so objects are dicts: `isinstance(x, dict)` rather than the much slower ABC
 # check against Mapping, made several times for each of 100,000 entities.
-
-
 def _identity(entity: Any, kind: str) -> tuple[str, str, str] | SkippedEntity:
     """(name, namespace, ref) of an entity of `kind`, or why it cannot be used."""
     if not isinstance(entity, dict):

@@ -202,16 +202,7 @@ class LiteLLMClient:
 
         def fetch(page: int) -> tuple[dict[str, Any], list[LiteLLMUser]]:
             nonlocal pages_done
-            params: list[tuple[str, str | int | float]] = [
-                ("page", page),
-                ("page_size", PAGE_SIZE),
-                ("sort_by", "user_id"),
-                ("sort_order", "asc"),
-            ]
-            body = self.session.get_json(path, params)
-            rows = body.get("users") if isinstance(body, dict) else None
-            if not isinstance(rows, list):
-                raise self.session.shape_error("GET", path, "an object with a 'users' list", body)
+            body, rows = self._user_list_page(page)
             # Parsed in the worker, so the raw page is dropped as soon as its users are built.
             parsed = [parse_user_row(row, path) for row in rows]
             if progress is not None:
@@ -252,6 +243,22 @@ class LiteLLMClient:
             teams=teams,
             requests=self.session.total_requests - before,
         )
+
+    def _user_list_page(self, page: int, *extra: tuple[str, str]) -> tuple[dict[str, Any], list[Any]]:
+        """One full page of GET /user/list in the unique user_id order: the body and its `users` rows, or a
+        ResponseError when it has no such list."""
+        params: list[tuple[str, str | int | float]] = [
+            *extra,
+            ("page", page),
+            ("page_size", PAGE_SIZE),
+            ("sort_by", "user_id"),
+            ("sort_order", "asc"),
+        ]
+        body = self.session.get_json("/user/list", params)
+        rows = body.get("users") if isinstance(body, dict) else None
+        if not isinstance(rows, list):
+            raise self.session.shape_error("GET", "/user/list", "an object with a 'users' list", body)
+        return body, rows
 
     def team_ids(self) -> frozenset[str]:
         path = "/team/list"
@@ -309,17 +316,7 @@ class LiteLLMClient:
             if len(chunk) == 1:
                 alone += chunk
                 continue
-            params: list[tuple[str, str | int | float]] = [
-                ("user_ids", ",".join(chunk)),
-                ("page", 1),
-                ("page_size", PAGE_SIZE),
-                ("sort_by", "user_id"),
-                ("sort_order", "asc"),
-            ]
-            body = self.session.get_json("/user/list", params)
-            rows = body.get("users") if isinstance(body, dict) else None
-            if not isinstance(rows, list):
-                raise self.session.shape_error("GET", "/user/list", "an object with a 'users' list", body)
+            _, rows = self._user_list_page(1, ("user_ids", ",".join(chunk)))
             asked = set(chunk)
             for row in rows:
                 user = parse_user_row(row, "/user/list")
