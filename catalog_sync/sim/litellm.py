@@ -229,6 +229,12 @@ def _member_repr(m: Mapping[str, Any]) -> str:
     return f"Member(user_id={m.get('user_id')!r}, user_email={m.get('user_email')!r}, role={m.get('role')!r})"
 
 
+def _ids_only(key: tuple[Any, ...]) -> bool:
+    """A listing key (filters, order) whose ids and order depend on nothing but which users exist."""
+    filters, (column, _) = key
+    return column == "user_id" and all(f is None for f in filters)
+
+
 @dataclass
 class _Listing:
     version: int
@@ -269,7 +275,8 @@ class LiteLLMSim(SimApp):
         self._key_count: Counter[str] = Counter()
         self._version = 0
         self._listings: OrderedDict[tuple[Any, ...], _Listing] = OrderedDict()
-        self._list_rows: dict[str, tuple[int, int, bytes]] = {}  # user id -> (version, key_count, row JSON)
+        # user id -> (key_count, row JSON), dropped by `_changed` when the row changes
+        self._list_rows: dict[str, tuple[int, bytes]] = {}
         self._email_index: dict[str, list[str]] | None = None
         # The proxy's model list (/v1/models): ../shared/real configures one model, fake-gpt.
         self.models: list[str] = ["fake-gpt"]
@@ -348,10 +355,21 @@ class LiteLLMSim(SimApp):
             self._changed()
 
     # ------------------------------------------------------------------ state internals
-    def _changed(self, emails_kept: bool = False) -> None:
-        """State changed: drop cached listings, and the e-mail index unless the caller kept it current."""
+    def _changed(self, emails_kept: bool = False, row: str | None = None) -> None:
+        """State changed: drop what was cached from it, and the e-mail index unless the caller kept it current.
+
+        `row` names the one existing user whose fields alone changed (an update): only that row's encoding
+        goes, and listings that depend on nothing but the set of ids (unfiltered, by user_id) stay."""
         self._version += 1
-        self._listings.clear()
+        if row is None:
+            self._listings.clear()
+            self._list_rows.clear()
+        else:
+            self._list_rows.pop(row, None)
+            for key in [k for k in self._listings if not _ids_only(k)]:
+                del self._listings[key]
+            for listing in self._listings.values():
+                listing.version = self._version
         if not emails_kept:
             self._email_index = None
 
@@ -940,7 +958,7 @@ class LiteLLMSim(SimApp):
         if changes.get("budget_duration") is not None:
             row["budget_reset_at"] = budget_reset_at(str(changes["budget_duration"]), self.clock())
         row["updated_at"] = self.now()
-        self._changed(emails_kept="user_email" not in changes and not created)
+        self._changed(emails_kept="user_email" not in changes and not created, row=None if created else row["user_id"])
         return Response.json({"user_id": row["user_id"], "data": self._update_row(row)})
 
     def _user_info(self, query: Query, body: Any, raw_query: str) -> Response:
@@ -1074,11 +1092,11 @@ class LiteLLMSim(SimApp):
     def _encoded_list_row(self, user_id: str) -> bytes:
         key_count = self._key_count[user_id]
         hit = self._list_rows.get(user_id)
-        if hit is not None and hit[0] == self._version and hit[1] == key_count:
-            return hit[2]
+        if hit is not None and hit[0] == key_count:
+            return hit[1]
         data = json.dumps(self._list_row(self.users[user_id]), separators=(",", ":"), ensure_ascii=False)
         encoded = data.encode("utf-8")
-        self._list_rows[user_id] = (self._version, key_count, encoded)
+        self._list_rows[user_id] = (key_count, encoded)
         return encoded
 
     def _listing(self, filters: tuple[str | None, ...], order: tuple[str, str]) -> _Listing:

@@ -458,6 +458,33 @@ def test_list_pages_are_cheap_on_a_big_store(ll: Any, litellm: LiteLLMSim) -> No
     assert time.monotonic() - t0 < 5  # one sort, then O(page) per request
 
 
+def test_listings_read_after_each_kind_of_change_show_it(ll: Any, litellm: LiteLLMSim) -> None:
+    # The simulator caches listings and encoded rows; every write must still show on the next read.
+    for uid in ("a", "b", "c"):
+        new_user(ll, user_id=uid, auto_create_key=False, max_budget=1)
+    ll.post("/team/new", {"team_id": "t1"})
+
+    def rows(**params: Any) -> dict[str, dict[str, Any]]:
+        body = ll.get("/user/list", {"page_size": 100, "sort_by": "user_id", **params}).json()
+        return {u["user_id"]: u for u in body["users"]}
+
+    assert rows()["b"]["max_budget"] == 1.0
+    ll.post("/user/update", {"user_id": "b", "max_budget": 5, "user_role": "internal_user_viewer"})
+    after = rows()
+    assert (after["a"]["max_budget"], after["b"]["max_budget"]) == (1.0, 5.0)
+    assert list(rows(role="internal_user_viewer")) == ["b"]
+    ll.post("/user/update", {"user_id": "d", "max_budget": 2})  # upsert: a new id
+    assert list(rows()) == ["a", "b", "c", "d", "default_user_id"]
+    ll.post("/team/member_add", {"team_id": "t1", "member": {"user_id": "c", "role": "user"}})
+    assert rows()["c"]["teams"] == ["t1"]
+    ll.post("/team/member_delete", {"team_id": "t1", "user_id": "c"})
+    assert rows()["c"]["teams"] == []
+    ll.post("/key/generate", {"user_id": "a"})
+    assert rows()["a"]["key_count"] == 1
+    ll.post("/user/delete", {"user_ids": ["a"]})
+    assert "a" not in rows()
+
+
 # ---------------------------------------------------------------------------- /user/delete
 def test_delete_is_all_or_nothing_and_removes_keys_and_memberships(ll: Any, litellm: LiteLLMSim) -> None:
     ll.post("/team/new", {"team_id": "t1"})
