@@ -538,8 +538,6 @@ class BackstageSim(SimApp):
         assert isinstance(md_raw, Mapping) and isinstance(name, str) and isinstance(kind_raw, str)
         ns = str(ns_raw)
         ref = full_ref(kind_raw, ns, name)
-        if ref in self._base:
-            self._drop(ref, keep_uid=True)
         spec = dict(raw.get("spec") or {})
         for key in ("memberOf", "children", "members"):
             if isinstance(spec.get(key), list):
@@ -553,6 +551,13 @@ class BackstageSim(SimApp):
         for k, v in md_raw.items():
             if k not in ("name", "namespace", "annotations", "uid", "etag", "generation"):
                 metadata[k] = v
+        stored = self._base.get(ref)
+        if stored is not None:
+            if self._unchanged(stored, raw, kind_raw, metadata, spec):
+                # Re-reading an unchanged document changes nothing, etag included, as in the real catalog
+                # (its processing skips entities whose result hash is the same).
+                return ref
+            self._drop(ref, keep_uid=True)
         uid = self._uid(ref)
         self._generation[ref] += 1
         metadata["uid"] = uid
@@ -593,6 +598,21 @@ class BackstageSim(SimApp):
             counter[(rtype, target)] += 1
             full.pop(source, None)
         return ref
+
+    def _unchanged(
+        self,
+        stored: Mapping[str, Any],
+        raw: Mapping[str, Any],
+        kind: str,
+        metadata: Mapping[str, Any],
+        spec: Mapping[str, Any],
+    ) -> bool:
+        if stored["kind"] != kind or stored["apiVersion"] != raw.get("apiVersion"):
+            return False
+        if ("spec" in stored) != (self.strict or "spec" in raw) or stored.get("spec", {}) != spec:
+            return False
+        kept = {k: v for k, v in stored["metadata"].items() if k not in ("uid", "etag")}
+        return kept == metadata
 
     def _drop(self, ref: str, keep_uid: bool = False) -> None:
         base = self._base.pop(ref, None)

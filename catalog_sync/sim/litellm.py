@@ -356,7 +356,8 @@ class LiteLLMSim(SimApp):
 
     # ------------------------------------------------------------------ state internals
     def _changed(self, emails_kept: bool = False, row: str | None = None) -> None:
-        """State changed: drop what was cached from it, and the e-mail index unless the caller kept it current.
+        """State changed: drop what was cached from it, and the e-mail index unless the caller kept it
+        current.
 
         `row` names the one existing user whose fields alone changed (an update): only that row's encoding
         goes, and listings that depend on nothing but the set of ids (unfiltered, by user_id) stay."""
@@ -958,7 +959,8 @@ class LiteLLMSim(SimApp):
         if changes.get("budget_duration") is not None:
             row["budget_reset_at"] = budget_reset_at(str(changes["budget_duration"]), self.clock())
         row["updated_at"] = self.now()
-        self._changed(emails_kept="user_email" not in changes and not created, row=None if created else row["user_id"])
+        kept = "user_email" not in changes and not created
+        self._changed(emails_kept=kept, row=None if created else row["user_id"])
         return Response.json({"user_id": row["user_id"], "data": self._update_row(row)})
 
     def _user_info(self, query: Query, body: Any, raw_query: str) -> Response:

@@ -598,3 +598,28 @@ def test_set_entities_keeps_uids_of_entities_that_stay(backstage: BackstageSim) 
     broken["spec"]["profile"]["email"] = ""  # minLength 1
     assert not backstage.upsert_entity(broken)  # invalid now: no longer served
     assert backstage.get_entity("User", "alice") is None
+
+
+def test_re_reading_documents_changes_only_the_changed_ones(backstage: BackstageSim, bs: Any) -> None:
+    backstage.set_entities(small_org())
+    before = {
+        e["metadata"]["name"]: e
+        for e in walk(bs, {"filter": "kind=user", "fields": FIELDS + ",metadata.etag"})[0]
+    }
+    org = small_org()
+    moved = next(e for e in org if e["metadata"]["name"] == "bob")
+    moved["spec"]["memberOf"] = ["eng"]
+    backstage.set_entities(org)
+    after = {
+        e["metadata"]["name"]: e
+        for e in walk(bs, {"filter": "kind=user", "fields": FIELDS + ",metadata.etag"})[0]
+    }
+    changed = sorted(n for n in after if after[n] != before[n])
+    assert changed == ["bob"]  # same etag, same relations for the others
+    assert after["bob"]["metadata"]["etag"] != before["bob"]["metadata"]["etag"]
+    assert after["bob"]["metadata"]["uid"] == before["bob"]["metadata"]["uid"]
+    assert {r["targetRef"] for r in after["bob"]["relations"]} == {"group:default/eng"}
+    eng = backstage.get_entity("Group", "eng")
+    assert eng is not None and "user:default/bob" in {r["targetRef"] for r in eng["relations"]}
+    ops = backstage.get_entity("Group", "ops")
+    assert ops is not None and "user:default/bob" not in {r["targetRef"] for r in ops["relations"]}
