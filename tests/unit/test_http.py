@@ -387,6 +387,35 @@ def test_live_headers(serve: Callable[[Handler], _Server]) -> None:
     assert headers["Accept"] == "application/json"
 
 
+def test_live_redirects_are_followed_and_the_credential_stays_on_its_host(
+    serve: Callable[[Handler], _Server],
+) -> None:
+    other = serve(lambda _h, _n: (200, {}, b'{"at": "other"}'))
+
+    def moved(h: BaseHTTPRequestHandler, _n: int) -> tuple[int, dict[str, str], bytes]:
+        if h.path.startswith("/old"):
+            return 301, {"Location": "/new?x=1"}, b""
+        if h.path.startswith("/away"):
+            return 302, {"Location": other.url + "/there"}, b""
+        return 200, {}, b'{"at": "new"}'
+
+    server = serve(moved)
+    s = ApiSession("litellm", server.url, SECRET, retries=0)
+    assert s.get_json("/old") == {"at": "new"}
+    assert [p for _, p, _ in server.hits] == ["/old", "/new?x=1"]
+    assert server.hits[1][2]["Authorization"] == f"Bearer {SECRET}"
+    assert s.get_json("/away") == {"at": "other"}
+    assert "Authorization" not in other.hits[0][2]  # another host never gets the master key
+    assert s.total_requests == 2  # logical requests: a redirect is part of its request
+
+
+def test_body_that_is_not_json_is_refused_before_sending() -> None:
+    with responses.RequestsMock() as rsps:  # nothing registered: any request would fail the test
+        with pytest.raises(ApiError, match=r"litellm POST /user/update: request body is not JSON"):
+            session().post_json("/user/update", {"max_budget": math.nan})
+        assert len(rsps.calls) == 0
+
+
 def test_live_read_timeout_is_transport_error(serve: Callable[[Handler], _Server]) -> None:
     def slow(_: BaseHTTPRequestHandler, __: int) -> tuple[int, dict[str, str], bytes]:
         time.sleep(0.5)
