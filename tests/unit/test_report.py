@@ -93,6 +93,15 @@ def test_json_report_has_the_documented_shape() -> None:
     assert on_disk["conflicts"] == report["conflicts"]
 
 
+def test_json_rows_keep_any_json_value_and_text() -> None:
+    # Rows carry values read from LiteLLM metadata: non-ASCII text and integers beyond 64 bits included.
+    rows = [{"user_id": "zoë@example.com", "changes": [{"before": 2**70, "after": [1.5, None, True]}]}]
+    buf = io.StringIO()
+    write_json({"actions": rows, "error": None}, buf)
+    assert json.loads(buf.getvalue()) == {"actions": rows, "error": None}
+    assert "zoë" in buf.getvalue()
+
+
 def test_urls_in_reports_lose_their_credentials() -> None:
     assert sample_report()["run"]["litellm_url"] == "https://llm.example.com:4000/"
     assert public_url("http://a:b@h/x?token=1") == "http://h/x"
