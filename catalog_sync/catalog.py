@@ -62,8 +62,8 @@ def normalize_ref(ref: str, default_kind: str, default_namespace: str) -> str | 
 _group_ref = functools.lru_cache(maxsize=1 << 16)(normalize_ref)
 
 
-def _relation_targets(entity: Mapping[str, Any], relation_type: str) -> set[str]:
-    found: set[str] = set()
+def _relation_targets(entity: Mapping[str, Any], relation_type: str, found: set[str]) -> set[str]:
+    """Adds the group refs of `entity`'s relations of this type to `found`; returns it."""
     relations = entity.get("relations")
     if not isinstance(relations, list):
         return found
@@ -87,11 +87,15 @@ def _relation_targets(entity: Mapping[str, Any], relation_type: str) -> set[str]
     return found
 
 
-def _spec_refs(value: Any, namespace: str) -> set[str]:
-    """spec.memberOf / spec.children (lists) or spec.parent (a string) as group refs."""
-    values = [value] if isinstance(value, str) else value if isinstance(value, list) else []
-    refs = (_group_ref(v, "group", namespace) for v in values if isinstance(v, str))
-    return {r for r in refs if r is not None}
+def _spec_refs(value: Any, namespace: str, found: set[str]) -> set[str]:
+    """Adds spec.memberOf / spec.children (lists) or spec.parent (a string) as group refs to `found`."""
+    values = [value] if isinstance(value, str) else value if isinstance(value, list) else ()
+    for item in values:
+        if isinstance(item, str):
+            ref = _group_ref(item, "group", namespace)
+            if ref is not None:
+                found.add(ref)
+    return found
 
 
 def _text(value: Any) -> str | None:
@@ -112,17 +116,27 @@ def _identity(entity: Any, kind: str) -> tuple[str, str, str] | SkippedEntity:
     namespace = _text(metadata.get("namespace")) or DEFAULT_NAMESPACE
     raw_name = metadata.get("name")
     name = raw_name.strip() if isinstance(raw_name, str) else ""
-    hint = f"{kind}:{namespace}/{name}" if name else str(metadata.get("uid") or f"{kind}:{namespace}/?")
     actual = entity.get("kind")
     # kind is in the projection; when a server drops it, trust the kind filter that selected the entity.
     if actual is not None and (not isinstance(actual, str) or actual.lower() != kind):
-        return SkippedEntity(kind, hint.lower(), f"kind is {actual!r}, expected {kind.capitalize()}")
+        reason = f"kind is {actual!r}, expected {kind.capitalize()}"
+        return SkippedEntity(kind, _hint(kind, namespace, name, metadata), reason)
     if not name:
-        return SkippedEntity(kind, hint.lower(), "no usable metadata.name")
-    ref = normalize_ref(f"{kind}:{namespace}/{name}", kind, namespace)
-    if ref is None:
-        return SkippedEntity(kind, hint.lower(), f"metadata.name {name!r} does not form an entity ref")
+        return SkippedEntity(kind, _hint(kind, namespace, name, metadata), "no usable metadata.name")
+    if "/" in name or "/" in namespace or ":" in namespace:
+        ref = normalize_ref(f"{kind}:{namespace}/{name}", kind, namespace)
+        if ref is None:
+            reason = f"metadata.name {name!r} does not form an entity ref"
+            return SkippedEntity(kind, _hint(kind, namespace, name, metadata), reason)
+    else:  # what normalize_ref gives for the usual, already stripped name and namespace
+        ref = f"{kind}:{namespace}/{name}".lower()
     return name, namespace, ref
+
+
+def _hint(kind: str, namespace: str, name: str, metadata: Mapping[str, Any]) -> str:
+    """How a skipped entity is named in the report."""
+    hint = f"{kind}:{namespace}/{name}" if name else str(metadata.get("uid") or f"{kind}:{namespace}/?")
+    return hint.lower()
 
 
 def parse_user(entity: Any) -> CatalogUser | SkippedEntity:
@@ -139,7 +153,7 @@ def parse_user(entity: Any) -> CatalogUser | SkippedEntity:
     profile = profile if isinstance(profile, dict) else {}
     # Relations are already resolved full refs; spec.memberOf may be short and is only complete once
     # stitching has caught up after a restart (contracts README, Freshness), so take the union.
-    groups = _relation_targets(entity, "memberOf") | _spec_refs(spec.get("memberOf"), namespace)
+    groups = _spec_refs(spec.get("memberOf"), namespace, _relation_targets(entity, "memberOf", set()))
     return CatalogUser(
         ref=ref,
         name=name,
@@ -157,8 +171,8 @@ def parse_group(entity: Any) -> GroupEntity | SkippedEntity:
     name, namespace, ref = ident
     spec = entity.get("spec")
     spec = spec if isinstance(spec, dict) else {}
-    parents = _relation_targets(entity, "childOf") | _spec_refs(spec.get("parent"), namespace)
-    children = _relation_targets(entity, "parentOf") | _spec_refs(spec.get("children"), namespace)
+    parents = _spec_refs(spec.get("parent"), namespace, _relation_targets(entity, "childOf", set()))
+    children = _spec_refs(spec.get("children"), namespace, _relation_targets(entity, "parentOf", set()))
     return GroupEntity(
         ref=ref,
         name=name,
