@@ -20,6 +20,7 @@ from urllib.parse import quote
 import requests
 import yaml
 
+from benchmarks.floor import transport_floor
 from benchmarks.simhost import DRIFT_GROUP, KEY, TOKEN, SimHost
 
 REPO = Path(__file__).resolve().parents[1]
@@ -45,6 +46,7 @@ class Case:
     repeats: list[float] = field(default_factory=list)  # job seconds of every repeat; the case is the fastest
     baseline_seconds: float | None = None
     baseline_extrapolated: bool = False
+    floor_seconds: float | None = None  # the same requests with nothing else done (benchmarks/floor.py)
 
     @property
     def request_ratio(self) -> float:
@@ -53,6 +55,10 @@ class Case:
     @property
     def wall_ratio(self) -> float:
         return self.job_seconds / self.lower_bound if self.lower_bound else math.inf
+
+    @property
+    def floor_ratio(self) -> float | None:
+        return self.job_seconds / self.floor_seconds if self.floor_seconds else None
 
     @property
     def per_user_ms(self) -> float:
@@ -220,6 +226,19 @@ def bench_size(
                 case.baseline_seconds, case.baseline_extrapolated = per_user_baseline(
                     host, users, baseline_sample
                 )
+            if name == "steady run" and i == repeat - 1:
+                pages = max(1, math.ceil(users / LITELLM_PAGE))
+                case.floor_seconds = min(
+                    transport_floor(
+                        host.backstage_url, host.litellm_url, pages, case.changes, concurrency, PAGE_SIZE
+                    )
+                    for _ in range(repeat)
+                )
+                counts = host.call("counts")  # and so not in the next case's count
+                sent = sum(sum(v.values()) for k, v in counts.items() if k != "cpu_seconds")
+                # Each round: the steady run's own requests, plus the pages its write bodies came from.
+                per_round = case.minimum + case.changes // LITELLM_PAGE + 1
+                assert sent == repeat * per_round, f"the floor sent {sent}, expected {repeat * per_round}"
             cases.append(case)
     return cases
 
@@ -231,6 +250,7 @@ def as_json(cases: list[Case]) -> list[dict[str, Any]]:
             "request_ratio": c.request_ratio,
             "wall_ratio": c.wall_ratio,
             "per_user_ms": c.per_user_ms,
+            "floor_ratio": c.floor_ratio,
         }
         for c in cases
     ]

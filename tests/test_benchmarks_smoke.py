@@ -33,6 +33,10 @@ def test_a_tiny_benchmark_runs_at_the_minimum_number_of_requests() -> None:
     assert (
         by_name["steady plan"].baseline_seconds is not None and by_name["steady plan"].baseline_extrapolated
     )
+    # The transport floor: the steady run's requests (the harness checks the count) with nothing else done.
+    floor = by_name["steady run"].floor_seconds
+    assert floor is not None and floor > 0
+    assert [c.name for c in cases if c.floor_seconds] == ["steady run"]
     assert "first run" in table(cases)
     assert targets(cases, 1, 0.05)[0][1] is True
 
