@@ -419,10 +419,10 @@ class ApiSession:
     def _send(self, method: str, path: str, *, params: str | None, body: Any) -> Any:
         if not path.startswith("/"):
             raise ValueError(f"path must start with '/': {path!r}")
+        request = self._prepare(method, path, params, body)
         with self._lock:
             self._requests[f"{method} {path}"] += 1
         started = time.monotonic()
-        request = self._prepare(method, path, params, body)
         try:
             resp = self._exchange(request)
         except requests.exceptions.RequestException as exc:

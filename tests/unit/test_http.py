@@ -411,9 +411,10 @@ def test_live_redirects_are_followed_and_the_credential_stays_on_its_host(
 
 def test_body_that_is_not_json_is_refused_before_sending() -> None:
     with responses.RequestsMock() as rsps:  # nothing registered: any request would fail the test
+        s = session()
         with pytest.raises(ApiError, match=r"litellm POST /user/update: request body is not JSON"):
-            session().post_json("/user/update", {"max_budget": math.nan})
-        assert len(rsps.calls) == 0
+            s.post_json("/user/update", {"max_budget": math.nan})
+        assert len(rsps.calls) == 0 and s.total_requests == 0  # nothing was sent, nothing counted
 
 
 def test_live_read_timeout_is_transport_error(serve: Callable[[Handler], _Server]) -> None:
