@@ -277,3 +277,36 @@ def test_reads_that_disagree_with_the_reported_totals_are_warned() -> None:
     codes = {w.code for w in build_plan(snap, users, CFG).warnings}
     assert {"catalog_incomplete", "litellm_incomplete"} <= codes
     assert not {w.code for w in build_plan(catalog([user("amy")], GROUPS), litellm([]), CFG).warnings} & codes
+
+
+_MARKER_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(0, 2),
+    st.sampled_from(["user:default/amy", "defaults", "x"]),
+    st.lists(st.sampled_from(["cc", "src"]), max_size=2),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    changes=st.dictionaries(
+        st.sampled_from(["managed", "version", "entity_ref", "role", "keys", "extra"]), _MARKER_VALUES
+    ),
+    dropped=st.sets(st.sampled_from(["managed", "version", "entity_ref", "role", "keys"])),
+    with_metadata=st.booleans(),
+)
+def test_a_user_is_unchanged_exactly_when_its_marker_equals_the_wanted_one(
+    changes: dict[str, Any], dropped: set[str], with_metadata: bool
+) -> None:
+    # The planner compares markers field by field rather than building one per person: that must agree
+    # with comparing the whole object, whatever a hand-edited marker holds.
+    cfg = CFG if with_metadata else config()
+    d = desired_of(cfg, user("amy"))["amy"]
+    wanted = marker_for(d)
+    marker = {k: v for k, v in {**wanted, **changes}.items() if k not in dropped}
+    row = managed(d, metadata={**d.metadata, MARKER_KEY: marker})
+    plan = build_plan(catalog([user("amy")], GROUPS), litellm([row], ["everyone", "ml-team"]), cfg)
+    fields = {c.field for a in plan.updates for c in a.changes}
+    assert (f"metadata.{MARKER_KEY}" in fields) == (marker != wanted)
+    assert (plan.unchanged == ("amy",)) == (marker == wanted)
