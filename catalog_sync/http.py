@@ -424,8 +424,8 @@ class ApiSession:
             self._requests[f"{method} {path}"] += 1
         started = time.monotonic()
         try:
-            resp = self._exchange(request)
-        except requests.exceptions.RequestException as exc:
+            resp, content = self._exchange(request)
+        except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError) as exc:
             reason = _describe_transport(exc, self.timeout)
             # `from None`: the wrapped urllib3 frames hold the request headers, which must not reach a
             # traceback renderer that prints locals.
@@ -439,9 +439,9 @@ class ApiSession:
             ms=round((time.monotonic() - started) * 1000),
         )
         if not 200 <= resp.status_code < 300:
-            message, etype = message_from_body(resp.content, resp.reason)
+            message, etype = message_from_body(content, resp.reason)
             raise ApiError(self.service, method, path, resp.status_code, self._scrub(message), etype)
-        return self._decode(method, path, resp)
+        return self._decode(method, path, resp, content)
 
     def _prepare(self, method: str, path: str, query: str | None, body: Any) -> PreparedRequest:
         """The request as Session.request would prepare it with this session's settings, built directly:
@@ -466,9 +466,9 @@ class ApiSession:
         request.body = data
         return request
 
-    def _exchange(self, request: PreparedRequest) -> Response:
-        """Sends through this thread's adapter (its Retry included); a redirect is followed as requests
-        follows it (same rules for method, auth and hosts)."""
+    def _exchange(self, request: PreparedRequest) -> tuple[Response, bytes]:
+        """Sends through this thread's adapter (its Retry included) and reads the whole body; a redirect is
+        followed as requests follows it (same rules for method, auth and hosts)."""
         session = self._session
         settings: dict[str, Any] = {
             "stream": False,
@@ -483,12 +483,15 @@ class ApiSession:
         if resp.is_redirect:
             request._cookies = RequestsCookieJar()  # type: ignore[attr-defined]  # resolve_redirects needs a jar
             hops = list(session.resolve_redirects(resp, request, **settings))
-            resp = hops[-1] if hops else resp
-        return resp
+            if hops:
+                return hops[-1], hops[-1].content  # read by requests on the way
+        # In one read rather than Response.content's 10 KB chunks: a 100-user /user/list page is ~80 KB.
+        # A connection broken mid-body raises urllib3's ProtocolError/ReadTimeoutError, as `content` would
+        # (wrapped by requests); both are transport errors to the caller.
+        return resp, resp.raw.read(decode_content=True)
 
-    def _decode(self, method: str, path: str, resp: Response) -> Any:
+    def _decode(self, method: str, path: str, resp: Response, content: bytes) -> Any:
         ctype = resp.headers.get("Content-Type", "")
-        content = resp.content
         if "json" not in ctype.lower():
             snippet = _one_line(content.decode("utf-8", errors="replace"), SNIPPET) or "empty body"
             what = ctype.split(";")[0].strip() or "no content type"

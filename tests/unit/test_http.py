@@ -417,6 +417,66 @@ def test_body_that_is_not_json_is_refused_before_sending() -> None:
         assert len(rsps.calls) == 0 and s.total_requests == 0  # nothing was sent, nothing counted
 
 
+def test_live_requests_share_one_keep_alive_connection() -> None:
+    ports: list[int] = []
+
+    class KeepAlive(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _do(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            ports.append(self.client_address[1])
+            status = 404 if len(ports) % 5 == 0 else 200
+            body = b'{"detail": "' + b"x" * 30000 + b'"}'  # bigger than one read
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = _do
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), KeepAlive)
+    threading.Thread(target=httpd.serve_forever, args=(0.02,), daemon=True).start()
+    s = ApiSession("litellm", f"http://127.0.0.1:{httpd.server_address[1]}", SECRET, retries=0)
+    calls = [lambda: s.get_json("/user/list"), lambda: s.post_json("/user/update", {"user_id": "a"})] * 10
+    try:
+        for call in calls:
+            try:
+                call()
+            except ApiError as exc:
+                assert exc.status == 404
+    finally:
+        s.close()
+        httpd.shutdown()
+        httpd.server_close()
+    assert (len(ports), len(set(ports))) == (20, 1)  # every body read to the end, error bodies too
+
+
+def test_live_body_cut_short_is_a_transport_error() -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def answer() -> None:
+        conn, _ = listener.accept()
+        conn.recv(65536)
+        conn.sendall(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n[1, 2"
+        )
+        conn.close()
+
+    threading.Thread(target=answer, daemon=True).start()
+    s = ApiSession("litellm", f"http://127.0.0.1:{listener.getsockname()[1]}", SECRET, retries=0)
+    try:
+        with pytest.raises(TransportError) as info:
+            s.get_json("/user/list")
+    finally:
+        listener.close()
+    assert str(info.value).startswith("litellm GET /user/list: connection closed before the response was")
+
+
 def test_live_read_timeout_is_transport_error(serve: Callable[[Handler], _Server]) -> None:
     def slow(_: BaseHTTPRequestHandler, __: int) -> tuple[int, dict[str, str], bytes]:
         time.sleep(0.5)
