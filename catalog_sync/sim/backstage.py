@@ -555,7 +555,7 @@ class BackstageSim(SimApp):
         if stored is not None:
             if self._unchanged(stored, raw, kind_raw, metadata, spec):
                 # Re-reading an unchanged document changes nothing, etag included, as in the real catalog
-                # (its processing skips entities whose result hash is the same).
+                # (seen on it: only the moved user's and its two groups' etags changed).
                 return ref
             self._drop(ref, keep_uid=True)
         uid = self._uid(ref)
@@ -645,7 +645,14 @@ class BackstageSim(SimApp):
         cached = self._full.get(ref)
         if cached is None:
             base = self._base[ref]
-            cached = {**base, "relations": self._relations(ref)}
+            relations = self._relations(ref)
+            metadata = base["metadata"]
+            if relations:
+                # The etag is the stitched entity's: it changes with the relations others give it (a member
+                # moving to another group changes both groups' etags; seen on the real catalog).
+                stitched = metadata["etag"] + json.dumps(relations, sort_keys=True)
+                metadata = {**metadata, "etag": hashlib.sha1(stitched.encode()).hexdigest()}
+            cached = {**base, "metadata": metadata, "relations": relations}
             self._full[ref] = cached
         return cached
 
