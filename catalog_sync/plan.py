@@ -213,9 +213,10 @@ def diff_user(
 
     # Metadata: only the job's own keys are compared; the rest of the object is carried over untouched,
     # since /user/update replaces metadata whole (contracts README).
-    if desired.metadata or not _marker_is(current.marker, desired):
+    marker = marker_for(desired)
+    if desired.metadata or current.metadata.get(MARKER_KEY) != marker:
         # (Otherwise no key is wanted and none was owned before, since the marker's keys are [].)
-        _diff_metadata(desired, current, marker_for(desired), changes, payload)
+        _diff_metadata(desired, current, marker, changes, payload)
 
     if not (current.teams or desired.teams):  # the usual case: no teams on either side
         return UserDiff(tuple(changes), payload, (), ()) if changes else NO_CHANGE
@@ -234,19 +235,6 @@ def diff_user(
 
 _MISSING = object()
 NO_CHANGE = UserDiff((), MappingProxyType({}), (), ())  # shared by the unchanged: most people, every run
-
-
-def _marker_is(marker: Mapping[str, Any] | None, desired: DesiredUser) -> bool:
-    """`marker == marker_for(desired)`, without building the dict for each of 100,000 people."""
-    return (
-        marker is not None
-        and len(marker) == 5
-        and marker.get("managed") == True  # noqa: E712 - the same test as dict equality makes
-        and marker.get("version") == MARKER_VERSION
-        and marker.get("entity_ref") == desired.entity_ref
-        and marker.get("role") == desired.role
-        and marker.get("keys") == sorted(desired.metadata)
-    )
 
 
 def _diff_metadata(
