@@ -2,9 +2,9 @@
 
 The same requests as the job's steady run — every catalog cursor page one after another, every /user/list
 page `concurrency` at a time beside them, then the writes `concurrency` at a time — sent with http.client on
-one keep-alive connection per thread, with nothing decoded beyond each catalog page's cursor and nothing
-planned. The lower bound counts latency only; this counts what the simulators and this machine add to it,
-so `job / floor` is the part of the time that is the job's own work.
+one keep-alive connection per thread, with nothing done with a catalog page but finding its cursor and
+nothing planned. The lower bound counts latency only; this counts what the simulators and this machine add
+to it, so `job / floor` is the part of the time that is the job's own work.
 """
 
 from __future__ import annotations
@@ -13,13 +13,12 @@ import http.client
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import orjson
 
-from benchmarks.simhost import KEY, TOKEN
-from catalog_sync.catalog import BY_QUERY, GROUP_FIELDS, USER_FIELDS
+from benchmarks.simhost import KEY, TOKEN, catalog_queries
+from catalog_sync.catalog import BY_QUERY
 
 
 def _connect(url: str) -> tuple[http.client.HTTPConnection, str]:
@@ -39,14 +38,9 @@ def _get(conn: http.client.HTTPConnection, target: str, headers: dict[str, str])
 def _catalog(url: str, page_size: int) -> None:
     conn, root = _connect(url)
     headers = {"Authorization": f"Bearer {TOKEN}"}
-    for kind, fields in (("user", USER_FIELDS), ("group", GROUP_FIELDS)):
-        query: dict[str, Any] = {"filter": f"kind={kind}", "limit": page_size, "fields": fields}
-        while True:
-            page = orjson.loads(_get(conn, f"{root}/api/catalog{BY_QUERY}?{urlencode(query)}", headers))
-            cursor = page["pageInfo"].get("nextCursor")
-            if cursor is None:
-                break
-            query = {"cursor": cursor, "limit": page_size, "fields": fields}
+    catalog_queries(
+        lambda query: _get(conn, f"{root}/api/catalog{BY_QUERY}?{urlencode(query)}", headers), page_size
+    )
     conn.close()
 
 

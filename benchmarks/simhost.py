@@ -6,13 +6,15 @@ The parent talks to the host over a pipe: start an org, add drift, read and rese
 from __future__ import annotations
 
 import gc
-import json
 import multiprocessing as mp
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
+
+import orjson
 
 from catalog_sync.catalog import BY_QUERY, GROUP_FIELDS, USER_FIELDS
 from catalog_sync.sim import BackstageSim, LiteLLMSim, SimServer, generated_org
@@ -22,19 +24,23 @@ KEY = "sk-bench-master-0123456789"
 DRIFT_GROUP = "drift-group"
 
 
+def catalog_queries(fetch: Callable[[list[tuple[str, str]]], bytes], page_size: int) -> None:
+    """The job's two catalog queries, every cursor page in turn: `fetch(query)` answers one page."""
+    for kind, fields in (("user", USER_FIELDS), ("group", GROUP_FIELDS)):
+        query = [("filter", f"kind={kind}"), ("limit", str(page_size)), ("fields", fields)]
+        while True:
+            cursor = orjson.loads(fetch(query))["pageInfo"].get("nextCursor")
+            if cursor is None:
+                break
+            query = [("cursor", cursor), ("limit", str(page_size)), ("fields", fields)]
+
+
 def _warm(backstage: BackstageSim) -> None:
     """Serves the job's two catalog queries once after a change. The simulator rebuilds its sorted listing
     and item encodings on the first request after a change; the real catalog does that work when it ingests
     (stitching), not when it is asked, so it is not charged to the next case."""
     headers = {"authorization": f"Bearer {TOKEN}"}
-    for kind, fields in (("user", USER_FIELDS), ("group", GROUP_FIELDS)):
-        query = [("filter", f"kind={kind}"), ("limit", "1000"), ("fields", fields)]
-        while True:
-            resp = backstage.handle("GET", "/api/catalog" + BY_QUERY, query, headers, b"")
-            cursor = json.loads(resp.body)["pageInfo"].get("nextCursor")
-            if cursor is None:
-                break
-            query = [("cursor", cursor), ("limit", "1000"), ("fields", fields)]
+    catalog_queries(lambda q: backstage.handle("GET", "/api/catalog" + BY_QUERY, q, headers, b"").body, 1000)
 
 
 def _serve(conn: Connection, users: int, groups: int, latency: float, seed: int) -> None:
