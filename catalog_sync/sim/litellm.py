@@ -237,7 +237,6 @@ def _ids_only(key: tuple[Any, ...]) -> bool:
 
 @dataclass
 class _Listing:
-    version: int
     ids: list[str]
     group_start: list[int]  # for each position: first position of its tie group
     group_end: list[int]  # for each position: one past the last position of its tie group
@@ -273,7 +272,6 @@ class LiteLLMSim(SimApp):
         self.teams: dict[str, dict[str, Any]] = {}
         self.keys: dict[str, dict[str, Any]] = {}  # hashed token -> key row
         self._key_count: Counter[str] = Counter()
-        self._version = 0
         self._listings: OrderedDict[tuple[Any, ...], _Listing] = OrderedDict()
         # user id -> (key_count, row JSON), dropped by `_changed` when the row changes
         self._list_rows: dict[str, tuple[int, bytes]] = {}
@@ -361,7 +359,6 @@ class LiteLLMSim(SimApp):
 
         `row` names the one existing user whose fields alone changed (an update): only that row's encoding
         goes, and listings that depend on nothing but the set of ids (unfiltered, by user_id) stay."""
-        self._version += 1
         if row is None:
             self._listings.clear()
             self._list_rows.clear()
@@ -369,8 +366,6 @@ class LiteLLMSim(SimApp):
             self._list_rows.pop(row, None)
             for key in [k for k in self._listings if not _ids_only(k)]:
                 del self._listings[key]
-            for listing in self._listings.values():
-                listing.version = self._version
         if not emails_kept:
             self._email_index = None
 
@@ -1087,7 +1082,7 @@ class LiteLLMSim(SimApp):
             "total_pages": math.ceil(total / page_size),
         }
         rest = json.dumps(envelope, separators=(",", ":")).encode()
-        # The same bytes Response.json would give, with each row encoded once per state version.
+        # The same bytes Response.json would give, with each row encoded once until it changes.
         rows = b",".join(map(self._encoded_list_row, ids))
         return Response(200, b'{"users":[' + rows + b"]," + rest[1:])
 
@@ -1104,7 +1099,7 @@ class LiteLLMSim(SimApp):
     def _listing(self, filters: tuple[str | None, ...], order: tuple[str, str]) -> _Listing:
         key = (filters, order)
         hit = self._listings.get(key)
-        if hit is not None and hit.version == self._version:
+        if hit is not None:
             self._listings.move_to_end(key)
             return hit
         role, user_ids, user_email, team, sso_ids, org_ids = filters
@@ -1152,7 +1147,7 @@ class LiteLLMSim(SimApp):
                 group_start[p] = i
                 group_end[p] = j
             i = j
-        listing = _Listing(self._version, ids, group_start, group_end)
+        listing = _Listing(ids, group_start, group_end)
         self._listings[key] = listing
         while len(self._listings) > 32:
             self._listings.popitem(last=False)
