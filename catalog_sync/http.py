@@ -16,7 +16,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -389,12 +389,17 @@ class ApiSession:
 
     # -- requests ----------------------------------------------------------------------------------
 
-    def get_json(self, path: str, params: Params | None = None) -> Any:
-        """GET base_url+path; params are (name, value) pairs (repeatable), values URL-encoded by requests."""
+    def get_json(
+        self, path: str, params: Params | None = None, *, fast: Callable[[bytes], Any] | None = None
+    ) -> Any:
+        """GET base_url+path; params are (name, value) pairs (repeatable), values URL-encoded by requests.
+
+        `fast` may decode a 2xx JSON body into a typed value in one pass; where it returns None the body is
+        decoded as plain JSON, as without it."""
         # %20 for a space, never '+': LiteLLM re-parses user_id from the raw query and reads '+' as a plus
         # (contracts README, /user/info; a user id with a space was not found with '+').
         query = urlencode(list(params or ()), quote_via=quote, safe="")
-        return self._send("GET", path, params=query or None, body=None)
+        return self._send("GET", path, params=query or None, body=None, fast=fast)
 
     def post_json(self, path: str, body: Any) -> Any:
         return self._send("POST", path, params=None, body=body)
@@ -416,7 +421,15 @@ class ApiSession:
             return text.replace(self._secret, "<redacted>")
         return text
 
-    def _send(self, method: str, path: str, *, params: str | None, body: Any) -> Any:
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: str | None,
+        body: Any,
+        fast: Callable[[bytes], Any] | None = None,
+    ) -> Any:
         if not path.startswith("/"):
             raise ValueError(f"path must start with '/': {path!r}")
         request = self._prepare(method, path, params, body)
@@ -441,7 +454,7 @@ class ApiSession:
         if not 200 <= resp.status_code < 300:
             message, etype = message_from_body(content, resp.reason)
             raise ApiError(self.service, method, path, resp.status_code, self._scrub(message), etype)
-        return self._decode(method, path, resp, content)
+        return self._decode(method, path, resp, content, fast)
 
     def _prepare(self, method: str, path: str, query: str | None, body: Any) -> PreparedRequest:
         """The request as Session.request would prepare it with this session's settings, built directly:
@@ -490,7 +503,9 @@ class ApiSession:
         # (wrapped by requests); both are transport errors to the caller.
         return resp, resp.raw.read(decode_content=True)
 
-    def _decode(self, method: str, path: str, resp: Response, content: bytes) -> Any:
+    def _decode(
+        self, method: str, path: str, resp: Response, content: bytes, fast: Callable[[bytes], Any] | None
+    ) -> Any:
         ctype = resp.headers.get("Content-Type", "")
         if "json" not in ctype.lower():
             snippet = _one_line(content.decode("utf-8", errors="replace"), SNIPPET) or "empty body"
@@ -498,6 +513,10 @@ class ApiSession:
             raise self.error(
                 ResponseError, method, path, f"expected JSON, got {what}: {snippet}", resp.status_code
             )
+        if fast is not None:
+            typed = fast(content)
+            if typed is not None:
+                return typed
         try:
             return loads(content)
         except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError

@@ -770,6 +770,62 @@ def test_parse_missing_user_id_and_non_object() -> None:
             parse_user_row(value, "/user/update", method="POST")
 
 
+# A /user/list page is decoded and type-checked in one pass; a page that pass refuses is decoded as plain
+# JSON and read row by row. Both must read every row alike and refuse the same rows.
+ODD_ROWS: list[dict[str, Any]] = [
+    row(),
+    row(user_id="u-nulls", models=None, metadata=None, teams=None, spend=None, max_budget=None),
+    row(user_id="u-ints", max_budget=10, tpm_limit=1000.0, rpm_limit=5, spend=1, key_count=2.0),
+    row(user_id="u-teams", teams=["team-a", {"team_id": "team-b", "team_alias": "B"}]),
+    row(user_id="u-meta", metadata={"catalog_sync": {"role": "x"}, "other": [1, {"a": None}]}),
+    {"user_id": "u-bare"},
+]
+
+
+def _page_users(rows: list[dict[str, Any]]) -> dict[str, LiteLLMUser]:
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        mock.get(f"{BASE}/user/list", json=page(rows, 1, len(rows), 1))
+        mock.get(f"{BASE}/team/list", json=[])
+        return dict(client().list_users().users)
+
+
+def test_list_page_reads_rows_as_parse_user_row_does() -> None:
+    users = _page_users(ODD_ROWS)
+    assert users == {r["user_id"]: parse_user_row(r, "/user/list") for r in ODD_ROWS}
+    assert users["u-teams"].teams == ("team-a", "team-b")
+    assert users["u-ints"].tpm_limit == 1000 and isinstance(users["u-ints"].key_count, int)
+    assert users["u-ints"].max_budget == 10.0 and isinstance(users["u-ints"].max_budget, float)
+
+
+@pytest.mark.parametrize(
+    ("bad", "field"),
+    [
+        pytest.param({"tpm_limit": 1.5}, "tpm_limit", id="tpm-fraction"),
+        pytest.param({"max_budget": "10"}, "max_budget", id="budget-string"),
+        pytest.param({"teams": [{"team_alias": "no id"}]}, "teams", id="team-without-id"),
+        pytest.param({"metadata": []}, "metadata", id="metadata-list"),
+        pytest.param({"user_email": 5}, "user_email", id="email-number"),
+    ],
+)
+def test_list_page_with_a_wrong_row_names_the_user_and_field(bad: dict[str, Any], field: str) -> None:
+    rows = [row(user_id="fine"), row(user_id="odd-one") | bad]
+    with pytest.raises(ResponseError) as info:
+        _page_users(rows)
+    message = str(info.value)
+    assert message.startswith("litellm GET /user/list: ") and "'odd-one'" in message and field in message
+    assert "\n" not in message
+
+
+def test_list_page_with_non_finite_budget_is_refused() -> None:
+    # NaN is not JSON: the one-pass decoder refuses the page; the plain decoder reads NaN and the row
+    # check refuses it, so a misread budget never reaches the plan.
+    body = json.dumps(page([row(user_id="nan-budget", max_budget=float("nan"))], 1, 1, 1))
+    with responses.RequestsMock() as mock:
+        mock.get(f"{BASE}/user/list", body=body, content_type="application/json")
+        with pytest.raises(ResponseError, match="'nan-budget': max_budget should be a finite number"):
+            client().list_users()
+
+
 # --- list_users --------------------------------------------------------------------------------------
 
 
