@@ -12,6 +12,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import msgspec
+
 from .http import ApiSession
 from .model import CatalogGroup, CatalogSnapshot, CatalogUser, SkippedEntity
 from .progress import Progress
@@ -113,33 +115,116 @@ def _identity(entity: Any, kind: str) -> tuple[str, str, str] | SkippedEntity:
         return SkippedEntity(kind, "?", f"entity is not a JSON object (got {type(entity).__name__})")
     metadata = entity.get("metadata")
     metadata = metadata if isinstance(metadata, dict) else {}
-    namespace = _text(metadata.get("namespace")) or DEFAULT_NAMESPACE
-    raw_name = metadata.get("name")
+    return _named(
+        kind, entity.get("kind"), metadata.get("name"), metadata.get("namespace"), metadata.get("uid")
+    )
+
+
+def _named(
+    kind: str, actual: Any, raw_name: Any, raw_namespace: Any, uid: Any
+) -> tuple[str, str, str] | SkippedEntity:
+    """(name, namespace, ref) from an entity's kind and metadata values as read, or why they do not name
+    an entity of `kind`."""
+    namespace = _text(raw_namespace) or DEFAULT_NAMESPACE
     name = raw_name.strip() if isinstance(raw_name, str) else ""
-    actual = entity.get("kind")
     # kind is in the projection; when a server drops it, trust the kind filter that selected the entity.
     if actual is not None and (not isinstance(actual, str) or actual.lower() != kind):
         reason = f"kind is {actual!r}, expected {kind.capitalize()}"
-        return SkippedEntity(kind, _hint(kind, namespace, name, metadata), reason)
+        return SkippedEntity(kind, _hint(kind, namespace, name, uid), reason)
     if not name:
-        return SkippedEntity(kind, _hint(kind, namespace, name, metadata), "no usable metadata.name")
+        return SkippedEntity(kind, _hint(kind, namespace, name, uid), "no usable metadata.name")
     if "/" in name or "/" in namespace or ":" in namespace:
         ref = normalize_ref(f"{kind}:{namespace}/{name}", kind, namespace)
         if ref is None:
             reason = f"metadata.name {name!r} does not form an entity ref"
-            return SkippedEntity(kind, _hint(kind, namespace, name, metadata), reason)
+            return SkippedEntity(kind, _hint(kind, namespace, name, uid), reason)
     else:  # what normalize_ref gives for the usual, already stripped name and namespace
         ref = f"{kind}:{namespace}/{name}".lower()
     return name, namespace, ref
 
 
-def _hint(kind: str, namespace: str, name: str, metadata: Mapping[str, Any]) -> str:
+def _hint(kind: str, namespace: str, name: str, uid: Any) -> str:
     """How a skipped entity is named in the report."""
-    hint = f"{kind}:{namespace}/{name}" if name else str(metadata.get("uid") or f"{kind}:{namespace}/?")
+    hint = f"{kind}:{namespace}/{name}" if name else str(uid or f"{kind}:{namespace}/?")
     return hint.lower()
 
 
+# The usual User entity, typed: a by-query page of them is decoded and type-checked by msgspec in one pass
+# (about half the time of JSON decoding plus reading dicts). A page holding anything else (a field of
+# another type, an old-style relation) is decoded as plain JSON and each entity read by parse_user; both
+# read the same entity alike (tests/unit/test_catalog_client.py).
+class _Metadata(msgspec.Struct):
+    name: str
+    namespace: str | None = None
+    uid: str | None = None
+
+
+class _Profile(msgspec.Struct):
+    email: str | None = None
+    displayName: str | None = None  # JSON's own spelling
+
+
+class _UserSpec(msgspec.Struct):
+    profile: _Profile | None = None
+    memberOf: list[str] | None = None
+
+
+class _Relation(msgspec.Struct):
+    type: str
+    targetRef: str
+
+
+class _User(msgspec.Struct):
+    metadata: _Metadata
+    spec: _UserSpec
+    kind: str | None = None
+    relations: list[_Relation] | None = None
+
+
+class _UserPage(msgspec.Struct):
+    items: list[_User]
+    pageInfo: dict[str, Any]
+    totalItems: Any = None
+
+
+_USER_PAGE = msgspec.json.Decoder(_UserPage)
+
+
+def _typed_user_page(content: bytes) -> _UserPage | None:
+    """A page of usual User entities, or None for any other page (the plain JSON path reads those)."""
+    try:
+        return _USER_PAGE.decode(content)
+    except msgspec.MsgspecError:
+        return None
+
+
+def _typed_user(entity: _User) -> CatalogUser | SkippedEntity:
+    meta = entity.metadata
+    ident = _named("user", entity.kind, meta.name, meta.namespace, meta.uid)
+    if isinstance(ident, SkippedEntity):
+        return ident
+    name, namespace, ref = ident
+    groups: set[str] = set()
+    for rel in entity.relations or ():
+        if rel.type == "memberOf":
+            target = _group_ref(rel.targetRef, "group", DEFAULT_NAMESPACE)
+            if target is not None:
+                groups.add(target)
+    groups = _spec_refs(entity.spec.memberOf, namespace, groups)
+    profile = entity.spec.profile
+    return CatalogUser(
+        ref=ref,
+        name=name,
+        namespace=namespace,
+        email=_text(profile.email) if profile else None,
+        display_name=_text(profile.displayName) if profile else None,
+        groups=frozenset(groups),
+    )
+
+
 def parse_user(entity: Any) -> CatalogUser | SkippedEntity:
+    if type(entity) is _User:
+        return _typed_user(entity)
     ident = _identity(entity, "user")
     if isinstance(ident, SkippedEntity):
         return ident
@@ -290,7 +375,9 @@ class BackstageClient:
         groups: dict[str, GroupEntity] = {}
         add_users = _collector("user", parse_user, users, skipped)
         add_groups = _collector("group", parse_group, groups, skipped)
-        users_total = self._query(user_filter, USER_FIELDS, add_users, progress, "catalog users")
+        users_total = self._query(
+            user_filter, USER_FIELDS, add_users, progress, "catalog users", fast=_typed_user_page
+        )
         groups_total = self._query("kind=group", GROUP_FIELDS, add_groups, progress, "catalog groups")
         return CatalogSnapshot(
             users=tuple(users.values()),
@@ -321,9 +408,11 @@ class BackstageClient:
         consume: Callable[[list[Any]], None],
         progress: Progress | None = None,
         label: str = "",
+        fast: Callable[[bytes], Any] | None = None,
     ) -> int:
         """Every item of one by-query filter, page by page into `consume`, following nextCursor; returns the
-        first page's totalItems.
+        first page's totalItems. `fast` may decode a page into a typed envelope (items, pageInfo,
+        totalItems) in one pass.
 
         The cursor carries the filter, order and totalItems but not limit or fields, and a filter sent next
         to a cursor is ignored: so limit+fields go on every page, the filter on the first only
@@ -339,7 +428,7 @@ class BackstageClient:
                     parsing.result()
                 parsing = parser.submit(consume, items)
 
-            total = self._pages(filter_, fields, hand_over, progress, label)
+            total = self._pages(filter_, fields, hand_over, progress, label, fast)
             if parsing is not None:
                 parsing.result()
             return total
@@ -351,6 +440,7 @@ class BackstageClient:
         consume: Callable[[list[Any]], None],
         progress: Progress | None,
         label: str,
+        fast: Callable[[bytes], Any] | None,
     ) -> int:
         common = [("limit", str(self.page_size)), ("fields", fields)]
         params = [("filter", filter_), *common]
@@ -359,19 +449,23 @@ class BackstageClient:
         pages = 0
         count_so_far = 0
         while True:
-            page = self.session.get_json(BY_QUERY, params)
+            page = self.session.get_json(BY_QUERY, params, fast=fast)
             pages += 1
-            if not isinstance(page, dict):
+            page_items: Any
+            page_info: Any
+            if isinstance(page, _UserPage):
+                page_items, page_info, count = page.items, page.pageInfo, page.totalItems
+            elif isinstance(page, dict):
+                page_items, page_info, count = page.get("items"), page.get("pageInfo"), page.get("totalItems")
+            else:
                 raise self.session.shape_error(
                     "GET", BY_QUERY, "an object with items/totalItems/pageInfo", page
                 )
-            page_items, page_info = page.get("items"), page.get("pageInfo")
             if not isinstance(page_items, list) or not isinstance(page_info, dict):
                 raise self.session.shape_error(
                     "GET", BY_QUERY, "'items' (list) and 'pageInfo' (object)", page
                 )
             if total is None:
-                count = page.get("totalItems")
                 if not isinstance(count, int) or isinstance(count, bool) or count < 0:
                     raise self.session.shape_error(
                         "GET", BY_QUERY, "'totalItems' (integer) on the first page"

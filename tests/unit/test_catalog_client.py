@@ -14,6 +14,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 import responses
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from responses.registries import OrderedRegistry
 
 from catalog_sync.catalog import (
@@ -21,6 +23,7 @@ from catalog_sync.catalog import (
     USER_FIELDS,
     BackstageClient,
     GroupEntity,
+    _typed_user_page,
     build_groups,
     catalog_url,
     normalize_ref,
@@ -933,3 +936,106 @@ def test_fixtures_are_not_mutated_by_parsing() -> None:
     build_groups(parsed(e) for e in GROUPS_PAGE1["items"])
     assert before == GROUPS_PAGE1
     assert json.dumps(before)  # plain JSON all the way down
+
+
+# --- the one-pass decoding of user pages ----------------------------------------------------------
+# A page of usual User entities is decoded into typed entities by msgspec; any other page is decoded as
+# plain JSON and read by parse_user. Whatever the page, each entity must be read the same way.
+
+_piece = st.sampled_from(["alice", "Bob", "group-1", "team a", " padded ", "", " ", "a/b", "x:y", "default"])
+_refs = st.lists(
+    st.one_of(
+        _piece,
+        st.builds(lambda n: f"group:default/{n}", _piece),
+        st.builds(
+            lambda k, ns, n: f"{k}:{ns}/{n}", st.sampled_from(["Group", "group", "user"]), _piece, _piece
+        ),
+    ),
+    max_size=3,
+)
+_usual_user = st.fixed_dictionaries(
+    {
+        "metadata": st.fixed_dictionaries(
+            {"name": _piece}, optional={"namespace": st.one_of(st.none(), _piece)}
+        ),
+        "spec": st.fixed_dictionaries(
+            {},
+            optional={
+                "profile": st.one_of(
+                    st.fixed_dictionaries(
+                        {"email": st.one_of(_piece, st.none()), "displayName": st.one_of(_piece, st.none())}
+                    ),
+                    st.none(),
+                    st.just({}),
+                ),
+                "memberOf": st.one_of(st.none(), _refs),
+            },
+        ),
+    },
+    optional={
+        "kind": st.one_of(st.none(), st.sampled_from(["User", "user", "USER", "Group"])),
+        "relations": st.one_of(
+            st.none(),
+            st.lists(
+                st.fixed_dictionaries(
+                    {
+                        "type": st.sampled_from(["memberOf", "ownerOf", "childOf"]),
+                        "targetRef": _refs.map(" ".join),
+                    }
+                ),
+                max_size=3,
+            ),
+        ),
+    },
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_usual_user, min_size=1, max_size=6))
+def test_user_page_decoded_in_one_pass_reads_each_entity_as_parse_user(entities: list[Any]) -> None:
+    body = {"items": entities, "totalItems": len(entities), "pageInfo": {}}
+    assert _typed_user_page(json.dumps(body).encode()) is not None  # the one-pass path is the one tested
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        mock.get(
+            URL,
+            json=body,
+            match=[responses.matchers.query_param_matcher({"filter": "kind=user"}, strict_match=False)],
+        )
+        mock.get(URL, json={"items": [], "totalItems": 0, "pageInfo": {}})
+        snap = client().read_snapshot()
+    expected = [parse_user(copy.deepcopy(e)) for e in entities]
+    kept: dict[str, CatalogUser] = {}  # the first of a repeated ref is kept, the others skipped
+    for user in expected:
+        if isinstance(user, CatalogUser):
+            kept.setdefault(user.ref, user)
+    skipped = [s for s in expected if isinstance(s, SkippedEntity)]
+    assert {u.ref: u for u in snap.users} == kept
+    assert [s for s in snap.skipped if s.reason != "duplicate entity ref in the listing"] == skipped
+
+
+def test_user_page_of_another_shape_is_still_read_entity_by_entity() -> None:
+    odd = [
+        {"metadata": {"name": "alice"}, "spec": {"memberOf": ["team-a"]}},  # usual
+        {"metadata": {"name": "bob"}, "spec": []},  # spec of another type: skipped, the page still read
+        {
+            "metadata": {"name": "carol"},
+            "spec": {},
+            "relations": [
+                {"type": "memberOf", "target": {"kind": "group", "namespace": "default", "name": "old"}}
+            ],
+        },
+    ]
+    body = {"items": odd, "totalItems": 3, "pageInfo": {}}
+    assert _typed_user_page(json.dumps(body).encode()) is None
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        mock.get(
+            URL,
+            json=body,
+            match=[responses.matchers.query_param_matcher({"filter": "kind=user"}, strict_match=False)],
+        )
+        mock.get(URL, json={"items": [], "totalItems": 0, "pageInfo": {}})
+        snap = client().read_snapshot()
+    users = {u.name: u for u in snap.users}
+    assert users["alice"].groups == {"group:default/team-a"}
+    assert users["carol"].groups == {"group:default/old"}
+    assert [(s.ref, s.reason) for s in snap.skipped] == [("user:default/bob", "no spec object")]
