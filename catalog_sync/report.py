@@ -144,18 +144,19 @@ class Budget:
     spend: float
     max_budget: float | None
     budget_duration: str | None
+    status: str  # budget_status of spend and max_budget
+    used: float | None
 
 
 def _budget_row(b: Budget) -> dict[str, Any]:
-    status, used = budget_status(b.spend, b.max_budget)
     return {
         "user_id": b.user_id,
         "email": b.email,
         "spend": b.spend,
         "max_budget": b.max_budget,
         "budget_duration": b.budget_duration,
-        "used": used,
-        "status": status,
+        "used": b.used,
+        "status": b.status,
     }
 
 
@@ -163,15 +164,23 @@ def budgets_of(users: Iterable[LiteLLMUser]) -> list[Budget]:
     """Managed users' spend against their budget, those over or nearest to it first."""
 
     def key(b: Budget) -> tuple[int, float, float, str]:
-        status, used = budget_status(b.spend, b.max_budget)
-        if used is None:
+        if b.used is None:
             # Spend on a zero budget is infinitely over it, so ahead of any ratio; without a ratio (zero or
             # no budget) the biggest spenders first. Never dollars compared with fractions.
-            return _BUDGET_RANK[status], -math.inf if status == "over" else 0.0, -b.spend, b.user_id
-        return _BUDGET_RANK[status], -used, 0.0, b.user_id
+            return _BUDGET_RANK[b.status], -math.inf if b.status == "over" else 0.0, -b.spend, b.user_id
+        return _BUDGET_RANK[b.status], -b.used, 0.0, b.user_id
 
     rows = (
-        Budget(u.user_id, u.user_email, u.spend, u.max_budget, u.budget_duration) for u in users if u.managed
+        Budget(
+            u.user_id,
+            u.user_email,
+            u.spend,
+            u.max_budget,
+            u.budget_duration,
+            *budget_status(u.spend, u.max_budget),
+        )
+        for u in users
+        if u.managed
     )
     return sorted(rows, key=key)
 
