@@ -31,7 +31,7 @@ from catalog_sync.catalog import (
     parse_user,
 )
 from catalog_sync.http import ApiError, ResponseError
-from catalog_sync.model import CatalogGroup, CatalogUser, SkippedEntity
+from catalog_sync.model import CatalogGroup, CatalogSnapshot, CatalogUser, SkippedEntity
 
 ROOT = "http://backstage.test:7007"
 URL = f"{ROOT}/api/catalog/entities/by-query"
@@ -990,11 +990,8 @@ _usual_user = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=300, deadline=None)
-@given(st.lists(_usual_user, min_size=1, max_size=6))
-def test_user_page_decoded_in_one_pass_reads_each_entity_as_parse_user(entities: list[Any]) -> None:
-    body = {"items": entities, "totalItems": len(entities), "pageInfo": {}}
-    assert _typed_user_page(json.dumps(body).encode()) is not None  # the one-pass path is the one tested
+def _read_user_page(body: dict[str, Any]) -> CatalogSnapshot:
+    """read_snapshot of a catalog whose users are this one page and which has no groups."""
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         mock.get(
             URL,
@@ -1002,7 +999,15 @@ def test_user_page_decoded_in_one_pass_reads_each_entity_as_parse_user(entities:
             match=[responses.matchers.query_param_matcher({"filter": "kind=user"}, strict_match=False)],
         )
         mock.get(URL, json={"items": [], "totalItems": 0, "pageInfo": {}})
-        snap = client().read_snapshot()
+        return client().read_snapshot()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_usual_user, min_size=1, max_size=6))
+def test_user_page_decoded_in_one_pass_reads_each_entity_as_parse_user(entities: list[Any]) -> None:
+    body = {"items": entities, "totalItems": len(entities), "pageInfo": {}}
+    assert _typed_user_page(json.dumps(body).encode()) is not None  # the one-pass path is the one tested
+    snap = _read_user_page(body)
     expected = [parse_user(copy.deepcopy(e)) for e in entities]
     kept: dict[str, CatalogUser] = {}  # the first of a repeated ref is kept, the others skipped
     for user in expected:
@@ -1027,14 +1032,7 @@ def test_user_page_of_another_shape_is_still_read_entity_by_entity() -> None:
     ]
     body = {"items": odd, "totalItems": 3, "pageInfo": {}}
     assert _typed_user_page(json.dumps(body).encode()) is None
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        mock.get(
-            URL,
-            json=body,
-            match=[responses.matchers.query_param_matcher({"filter": "kind=user"}, strict_match=False)],
-        )
-        mock.get(URL, json={"items": [], "totalItems": 0, "pageInfo": {}})
-        snap = client().read_snapshot()
+    snap = _read_user_page(body)
     users = {u.name: u for u in snap.users}
     assert users["alice"].groups == {"group:default/team-a"}
     assert users["carol"].groups == {"group:default/old"}
