@@ -15,7 +15,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlencode, urlsplit
 
-import orjson
+import msgspec
 
 from benchmarks.simhost import KEY, TOKEN, catalog_queries
 from catalog_sync.catalog import BY_QUERY
@@ -63,8 +63,9 @@ def transport_floor(
         return _get(c, f"{root}/user/list?page={n}&page_size=100&sort_by=user_id&sort_order=asc", headers)
 
     # The bodies are worked out beforehand, from rows read before the clock starts: a write each.
-    rows = [row for n in range(1, writes // 100 + 2) for row in orjson.loads(page(n))["users"]][:writes]
-    bodies = [orjson.dumps({"user_id": r["user_id"], "metadata": r["metadata"]}) for r in rows]
+    source_pages = range(1, writes // 100 + 2)
+    rows = [row for n in source_pages for row in msgspec.json.decode(page(n))["users"]][:writes]
+    bodies = [msgspec.json.encode({"user_id": r["user_id"], "metadata": r["metadata"]}) for r in rows]
 
     def write(body: bytes) -> None:
         c, root = conn()

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
-import orjson
+import msgspec
 
 from catalog_sync.catalog import BY_QUERY, GROUP_FIELDS, USER_FIELDS
 from catalog_sync.sim import BackstageSim, LiteLLMSim, SimServer, generated_org
@@ -29,7 +29,7 @@ def catalog_queries(fetch: Callable[[list[tuple[str, str]]], bytes], page_size: 
     for kind, fields in (("user", USER_FIELDS), ("group", GROUP_FIELDS)):
         query = [("filter", f"kind={kind}"), ("limit", str(page_size)), ("fields", fields)]
         while True:
-            cursor = orjson.loads(fetch(query))["pageInfo"].get("nextCursor")
+            cursor = msgspec.json.decode(fetch(query))["pageInfo"].get("nextCursor")
             if cursor is None:
                 break
             query = [("cursor", cursor), ("limit", str(page_size)), ("fields", fields)]
