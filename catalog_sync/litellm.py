@@ -34,9 +34,9 @@ class _TeamRef(msgspec.Struct):
 class _Row(msgspec.Struct):
     """The fields of a LiteLLM user row the job reads, as their JSON types; every other field is skipped.
 
-    msgspec checks the types while it decodes (a 100-row /user/list page in 0.4 ms against 1.0 ms for orjson
-    plus per-field checks) and names the path of whatever is wrong. Nulls are allowed everywhere but
-    `user_id`.
+    msgspec checks the types while it decodes (a 100-row /user/list page in 0.4 ms against 1.0 ms for plain
+    JSON decoding plus per-field checks) and names the path of whatever is wrong. Nulls are allowed
+    everywhere but `user_id`.
     """
 
     user_id: Annotated[str, msgspec.Meta(min_length=1)]
