@@ -55,6 +55,7 @@ def _serve(conn: Connection, users: int, groups: int, latency: float, seed: int)
     )
     backstage, litellm = BackstageSim(token=TOKEN), LiteLLMSim(master_key=KEY, seed=seed)
     backstage.set_entities(entities)
+    _warm(backstage)
     for app in (backstage, litellm):
         app.latency = latency
         app.record_requests = False  # counts only: a 100k-user run would otherwise keep every request
