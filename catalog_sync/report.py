@@ -23,7 +23,7 @@ import msgspec
 
 from catalog_sync.apply import ActionResult, Outcome
 from catalog_sync.config import ReportFormat
-from catalog_sync.model import LiteLLMUser
+from catalog_sync.model import LiteLLMUser, record
 from catalog_sync.plan import ActionKind, FieldChange, GuardTrip, Plan
 from catalog_sync.report_html import problems_first, render_html
 
@@ -135,7 +135,7 @@ def budget_status(spend: float, max_budget: float | None) -> tuple[str, float | 
 _BUDGET_RANK = {"over": 0, "near": 1, "ok": 2, "zero": 3, "none": 4}
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Budget:
     """What the budget picture needs of a user: kept instead of the whole LiteLLM record."""
 

@@ -10,12 +10,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from catalog_sync.config import Config, Role, UserIdSource
-from catalog_sync.model import CatalogGroup, CatalogSnapshot, CatalogUser, Notice
+from catalog_sync.model import CatalogGroup, CatalogSnapshot, CatalogUser, Notice, record
 
 DEFAULTS = "defaults"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class DesiredUser:
     """The LiteLLM state one catalog person should have."""
 
