@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar, dataclass_transform
+from typing import Any, TypeVar
+
+from typing_extensions import dataclass_transform  # typing has it from 3.11 only
 
 _T = TypeVar("_T")
 
