@@ -244,19 +244,31 @@ class _CappedRetry(Retry):
     """urllib3 Retry honouring Retry-After (capped at MAX_RETRY_AFTER) and a total time budget.
 
     urllib3 bounds the number of retries; `budget` also bounds the time: no retry starts once `budget`
-    seconds have passed since the first failure of the request.
+    seconds have passed since the first failure of the request. Every retry logs one `retrying` line.
     """
 
     budget: float = math.inf
     first_failure: float | None = None
+    # For the `retrying` line: whose requests, the timeout (for the reason's text), attempts in all.
+    service: str = ""
+    timeout: float = 0.0
+    attempts: int = 1
+    # This retry's backoff, drawn once (it has jitter) so that the line says what is then slept.
+    _backoff: float | None = None
 
     def get_retry_after(self, response: Any) -> float | None:
         value = super().get_retry_after(response)
         return None if value is None else min(value, MAX_RETRY_AFTER)
 
+    def get_backoff_time(self) -> float:
+        if self._backoff is None:
+            self._backoff = super().get_backoff_time()
+        return self._backoff
+
     def new(self, **kw: Any) -> _CappedRetry:
         retry = super().new(**kw)
         retry.budget, retry.first_failure = self.budget, self.first_failure
+        retry.service, retry.timeout, retry.attempts = self.service, self.timeout, self.attempts
         return retry
 
     def increment(self, *args: Any, **kwargs: Any) -> _CappedRetry:
@@ -268,7 +280,32 @@ class _CappedRetry(Retry):
             raise urllib3.exceptions.MaxRetryError(pool, kwargs.get("url") or "", None)
         retry = super().increment(*args, **kwargs)
         retry.first_failure = first
+        retry._log_retrying(*args, **kwargs)
         return retry
+
+    def _log_retrying(
+        self,
+        method: str | None = None,
+        url: str | None = None,
+        response: Any = None,
+        error: Exception | None = None,
+        **_: Any,
+    ) -> None:
+        after = self.get_retry_after(response) if response is not None else None
+        wait = after if after and self.respect_retry_after_header else self.get_backoff_time()
+        if response is not None:
+            reason = f"HTTP {response.status}"
+        else:
+            reason = _describe_transport(error, self.timeout) if error is not None else "unknown"
+        log.info(
+            "retrying",
+            service=self.service,
+            method=method,
+            endpoint=urlsplit(url or "").path,  # never the query string: it may carry ids
+            attempt=f"{len(self.history) + 1}/{self.attempts}",
+            wait=round(wait, 2),
+            reason=reason,
+        )
 
 
 class ApiSession:
@@ -323,6 +360,7 @@ class ApiSession:
             raise_on_status=False,  # hand back the last 503 so the server's own message reaches ApiError
         )
         retry.budget = retry_budget
+        retry.service, retry.timeout, retry.attempts = service, timeout, retries + 1
         self._retry = retry
         self._verify = verify
         self._pool_size = pool_size

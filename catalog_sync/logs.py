@@ -8,10 +8,12 @@ from collections.abc import Iterable, MutableMapping
 from typing import Any, TextIO
 
 import structlog
+from rich.console import Console
 
 _SECRETS: set[str] = set()
 MASK = "***"
-JSON_LOGS = True  # what configure() chose; progress draws on the terminal only with console logs
+JSON_LOGS = True  # what configure() chose
+_TERMINAL: Console | None = None  # set by configure(): see terminal()
 
 
 def register_secrets(values: Iterable[str]) -> None:
@@ -44,15 +46,45 @@ def _redact_processor(_: Any, __: str, event: MutableMapping[str, Any]) -> Mutab
     return event
 
 
-def configure(fmt: str = "auto", level: str = "info", stream: TextIO | None = None) -> None:
-    """fmt: auto (console on a TTY, JSON otherwise), console or json."""
-    global JSON_LOGS
-    out = stream or sys.stderr
-    use_json = fmt == "json" or (fmt == "auto" and not out.isatty())
+class ConsoleLogger:
+    """structlog logger printing through a rich Console: while a progress bar is live, rich clears it
+    before the line and draws it again below, so the two never share a line."""
+
+    def __init__(self, console: Console) -> None:
+        self._console = console
+
+    def msg(self, message: str) -> None:
+        self._console.print(message, markup=False, highlight=False, emoji=False, soft_wrap=True)
+
+    log = debug = info = warn = warning = msg
+    fatal = failure = err = error = critical = exception = msg
+
+
+def terminal() -> Console | None:
+    """The console that log lines go through when a person watches (console logs on a terminal), else
+    None: then nothing is drawn, and progress comes as periodic log lines."""
+    return _TERMINAL
+
+
+def configure(
+    fmt: str = "auto", level: str = "info", stream: TextIO | None = None, console: Console | None = None
+) -> None:
+    """fmt: auto (console on a TTY, JSON otherwise), console or json. `console` stands in for the
+    terminal (tests: a recording Console with force_terminal=True)."""
+    global JSON_LOGS, _TERMINAL
+    out: Any = stream or (console.file if console is not None else sys.stderr)
+    tty = console.is_terminal if console is not None else out.isatty()
+    use_json = fmt == "json" or (fmt == "auto" and not tty)
     JSON_LOGS = use_json
     renderer: Any = (
         structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer(colors=False)
     )
+    _TERMINAL = None
+    factory: Any = structlog.PrintLoggerFactory(file=out)
+    if not use_json and tty:
+        _TERMINAL = console or Console(file=out)
+        logger = ConsoleLogger(_TERMINAL)
+        factory = lambda *_: logger  # noqa: E731  (structlog passes the logger's name)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -63,6 +95,6 @@ def configure(fmt: str = "auto", level: str = "info", stream: TextIO | None = No
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level.upper(), logging.INFO)),
-        logger_factory=structlog.PrintLoggerFactory(file=out),
+        logger_factory=factory,
         cache_logger_on_first_use=False,
     )

@@ -26,6 +26,7 @@ from catalog_sync.config import ReportFormat
 from catalog_sync.model import LiteLLMUser, record
 from catalog_sync.plan import ActionKind, FieldChange, GuardTrip, Plan
 from catalog_sync.report_html import problems_first, render_html
+from catalog_sync.words import plural
 
 REPORT_VERSION = 1
 DEPROVISION_KINDS = frozenset({ActionKind.deprovision, ActionKind.block, ActionKind.delete})
@@ -447,15 +448,20 @@ def render_terminal(report: Mapping[str, Any]) -> str:
     head = f"{report['run']['command']}: {report['result'].replace('_', ' ')}"
     if report.get("error"):
         return f"{head}: {report['error']}"
+    tripped = [t["guard"] for t in (report.get("guards") or {}).get("tripped", [])]
+    if report["result"] == "guard_tripped" and tripped:
+        head += f" ({', '.join(tripped)})"
     parts = [
         f"{c.get('create', 0)} to create",
         f"{c.get('update', 0)} to update",
         f"{c.get('unchanged', 0)} unchanged",
         f"{c.get('deprovision', 0)} left the catalog",
-        f"{c.get('conflicts', 0)} conflicts",
-        f"{c.get('warnings', 0)} warnings",
+        plural(c.get("conflicts", 0), "conflict"),
+        plural(c.get("warnings", 0), "warning"),
     ]
-    if not report["run"]["dry_run"]:
+    if report["result"] == "guard_tripped" and not report["run"]["dry_run"]:
+        parts.insert(0, "nothing applied")
+    elif not report["run"]["dry_run"]:
         parts += [f"{c['applied']} applied", f"{c['failed']} failed"]
     return f"{head}: " + ", ".join(parts)
 

@@ -673,3 +673,65 @@ def test_proxies_from_the_environment_are_honoured_and_no_proxy_too(monkeypatch:
         assert len(proxy.seen) == 1
     finally:
         proxy.httpd.shutdown()
+
+
+# --- the `retrying` line --------------------------------------------------------------------------
+
+
+def _json_logs() -> Any:
+    import io
+
+    from catalog_sync.logs import configure
+
+    out = io.StringIO()
+    configure("json", "info", stream=out)
+    return lambda: [json.loads(line) for line in out.getvalue().splitlines()]
+
+
+@responses.activate(registry=OrderedRegistry)
+def test_every_retry_logs_one_retrying_line_with_endpoint_attempt_wait_and_reason() -> None:
+    lines = _json_logs()
+    responses.get(f"{BASE}/user/info", json={"detail": "busy"}, status=503)
+    responses.get(f"{BASE}/user/info", json={"detail": "slow down"}, status=429, headers={"Retry-After": "7"})
+    responses.get(f"{BASE}/user/info", json={"detail": "busy"}, status=502)
+    responses.get(f"{BASE}/user/info", json={"user_id": "bob"}, status=200)
+    s = session(retries=3, backoff_factor=0.5)
+    assert s.get_json("/user/info", [("user_id", "bob@example.com")]) == {"user_id": "bob"}
+    assert len(responses.calls) == 4  # the three faults were hit
+    retrying = [line for line in lines() if line["event"] == "retrying"]
+    assert [(r["attempt"], r["reason"]) for r in retrying] == [
+        ("2/4", "HTTP 503"),
+        ("3/4", "HTTP 429"),
+        ("4/4", "HTTP 502"),
+    ]
+    assert all(r["endpoint"] == "/user/info" and r["service"] == "litellm" for r in retrying)
+    assert "bob@example.com" not in json.dumps(retrying)  # no query string
+    assert retrying[1]["wait"] == 7  # Retry-After
+    assert retrying[0]["wait"] == 0 and 2 <= retrying[2]["wait"] <= 2.5  # backoff 0.5 * 2**2, jitter 0.5
+
+
+def test_live_the_retrying_line_says_what_is_then_slept(
+    serve: Callable[[Handler], _Server], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    slept: list[float] = []
+    monkeypatch.setattr("urllib3.util.retry.time.sleep", slept.append)  # the backoff has jitter
+    lines = _json_logs()
+    server = serve(lambda _, n: (503, {}, b'{"detail": "busy"}') if n < 4 else (200, {}, b"{}"))
+    s = ApiSession("litellm", server.url, SECRET, retries=3, backoff_factor=0.5)
+    assert s.get_json("/user/list") == {}
+    assert len(server.hits) == 4  # three 503s were hit
+    waits = [line["wait"] for line in lines() if line["event"] == "retrying"]
+    assert len(waits) == 3 and waits[1:] == [round(w, 2) for w in slept]
+
+
+def test_a_refused_connection_logs_retrying_with_the_reason() -> None:
+    lines = _json_logs()
+    port = _closed_port()
+    s = ApiSession("backstage", f"http://127.0.0.1:{port}", SECRET, retries=2, backoff_factor=0)
+    with pytest.raises(TransportError):
+        s.get_json("/entities/by-query", [("filter", "kind=user")])
+    retrying = [line for line in lines() if line["event"] == "retrying"]
+    assert [(r["attempt"], r["reason"], r["endpoint"]) for r in retrying] == [
+        ("2/3", "connection refused", "/entities/by-query"),
+        ("3/3", "connection refused", "/entities/by-query"),
+    ]
