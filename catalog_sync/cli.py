@@ -7,6 +7,7 @@ holds the lock); 2 usage or invalid config; 3 a guard tripped and nothing was ap
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -18,8 +19,10 @@ from catalog_sync import __version__
 from catalog_sync.config import Config, ConfigError, load_config, schema_text
 from catalog_sync.job import EXIT_FAILURE, EXIT_USAGE, JobResult, apply_saved_plan, run_job
 from catalog_sync.lock import LockHeld, default_lock_path, run_lock
-from catalog_sync.logs import configure, redact, register_secrets
+from catalog_sync.logs import configure, redact, register_secrets, terminal
+from catalog_sync.plan_config import PlanConfigMismatch
 from catalog_sync.planfile import PlanFileError
+from catalog_sync.words import plural
 
 log = structlog.get_logger("catalog_sync.cli")
 
@@ -28,6 +31,8 @@ CONFIG_OPTION = click.option(
     "--config",
     "config_path",
     required=True,
+    envvar="CATALOG_SYNC_CONFIG",
+    show_envvar=True,
     type=click.Path(dir_okay=False, path_type=Path),
     help="The YAML config file.",
 )
@@ -42,8 +47,18 @@ FORCE_OPTION = click.option(
     "--force", is_flag=True, help="Apply even if a guard (max_deprovision, max_changes) trips; reported."
 )
 WAIT_OPTION = click.option(
-    "--wait-for-lock", is_flag=True, help="Wait for another run to finish instead of exiting 1."
+    "--wait-for-lock",
+    type=click.FloatRange(min=0),
+    is_flag=False,
+    flag_value=math.inf,
+    default=None,
+    metavar="[SECONDS]",
+    help="Wait for another run to finish instead of exiting 1: as long as it takes, or at most SECONDS "
+    "(then exit 1).",
 )
+LOG_FORMATS = click.Choice(["auto", "console", "json"])
+LOG_LEVELS = click.Choice(["debug", "info", "warning", "error"])
+_LOG_SETTINGS = "catalog_sync.log_settings"
 
 
 def _lock_path(config: Config) -> Path:
@@ -52,7 +67,16 @@ def _lock_path(config: Config) -> Path:
 
 def _fail(message: str, code: int) -> None:
     click.echo(f"catalog-sync: {redact(message)}", err=True)
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and ctx.info_name in ("plan", "run", "apply"):  # ended before a report was made
+        _finished(command=ctx.info_name, result="error", error=redact(message), exit_code=code)
     sys.exit(code)
+
+
+def _finished(**fields: Any) -> None:
+    """The `run_finished` event, for machines reading the logs: a person at a terminal has just read the
+    summary, so there it is a debug line."""
+    (log.debug if terminal() is not None else log.info)("run_finished", **fields)
 
 
 def _load(path: Path) -> Config:
@@ -66,10 +90,18 @@ def _load(path: Path) -> Config:
     return config
 
 
-def _finish(result: JobResult) -> None:
-    click.echo(result.summary)
+def _finish(result: JobResult, stdout_taken: bool = False) -> None:
+    """The summary and report paths (on stderr when stdout carries the plan), then `run_finished`: the
+    last line on stderr."""
+    click.echo(result.summary, err=stdout_taken)
     for path in result.paths:
-        click.echo(f"report: {path}")
+        click.echo(f"report: {path}", err=stdout_taken)
+    _finished(
+        command=result.report.get("run", {}).get("command"),
+        result=result.report.get("result"),
+        counts=result.report.get("counts"),
+        exit_code=result.exit_code,
+    )
     sys.exit(result.exit_code)
 
 
@@ -77,16 +109,16 @@ def _finish(result: JobResult) -> None:
 @click.version_option(__version__, prog_name="catalog-sync")
 @click.option(
     "--log-format",
-    type=click.Choice(["auto", "console", "json"]),
+    type=LOG_FORMATS,
     default="auto",
     show_default=True,
     help="auto: readable on a terminal, JSON lines otherwise.",
 )
-@click.option(
-    "--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info", show_default=True
-)
-def main(log_format: str, log_level: str) -> None:
+@click.option("--log-level", type=LOG_LEVELS, default="info", show_default=True)
+@click.pass_context
+def main(ctx: click.Context, log_format: str, log_level: str) -> None:
     """Keep LiteLLM users in line with the people in a Backstage catalog."""
+    ctx.meta[_LOG_SETTINGS] = {"log_format": log_format, "log_level": log_level}
     configure(log_format, log_level)
 
 
@@ -99,9 +131,10 @@ def main(log_format: str, log_level: str) -> None:
 @click.option(
     "--out",
     "plan_out",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
     default=None,
-    help="Save the plan here, for review and `catalog-sync apply`.",
+    help="Save the plan here, for review and `catalog-sync apply`; `-` writes it to stdout (and the "
+    "summary to stderr).",
 )
 def plan(config_path: Path, report_dir: Path | None, detailed_exitcode: bool, plan_out: Path | None) -> None:
     """Read both sides, plan, write the report; change nothing."""
@@ -116,7 +149,8 @@ def plan(config_path: Path, report_dir: Path | None, detailed_exitcode: bool, pl
                 report_dir=report_dir,
                 plan_out=plan_out,
             )
-        )
+        ),
+        stdout_taken=str(plan_out) == "-",
     )
 
 
@@ -127,9 +161,13 @@ def plan(config_path: Path, report_dir: Path | None, detailed_exitcode: bool, pl
 @FORCE_OPTION
 @WAIT_OPTION
 def apply_cmd(
-    plan_file: Path, config_path: Path, report_dir: Path | None, force: bool, wait_for_lock: bool
+    plan_file: Path, config_path: Path, report_dir: Path | None, force: bool, wait_for_lock: float | None
 ) -> None:
     """Apply exactly a plan saved by `plan --out`, if LiteLLM still matches what it saw."""
+    try:
+        plan_file.open("rb").close()
+    except OSError as exc:  # like a config that cannot be read: a usage error, one line
+        _fail(f"{plan_file}: cannot read the plan: {exc.strerror or exc}", EXIT_USAGE)
     config = _load(config_path)
 
     def locked() -> JobResult:
@@ -145,7 +183,9 @@ def apply_cmd(
 @click.option("--dry-run", is_flag=True, help="Plan only: the same as `plan`.")
 @FORCE_OPTION
 @WAIT_OPTION
-def run(config_path: Path, report_dir: Path | None, dry_run: bool, force: bool, wait_for_lock: bool) -> None:
+def run(
+    config_path: Path, report_dir: Path | None, dry_run: bool, force: bool, wait_for_lock: float | None
+) -> None:
     """Plan and apply: create, update and deprovision LiteLLM users."""
     config = _load(config_path)
     if dry_run:
@@ -168,7 +208,8 @@ def run(config_path: Path, report_dir: Path | None, dry_run: bool, force: bool, 
 def validate(config_path: Path, online: bool) -> None:
     """Check the config: every problem in one pass, each with its path."""
     config = _load(config_path)
-    click.echo(f"{config_path}: valid ({len(config.roles)} roles, {len(config.managed_teams())} teams named)")
+    roles, teams = plural(len(config.roles), "role"), plural(len(config.managed_teams()), "team")
+    click.echo(f"{config_path}: valid ({roles}, {teams} named)")
     if not online:
         return
     from catalog_sync.online import check_online
@@ -208,6 +249,8 @@ def demo(report_dir: Path) -> None:
 def _guarded(fn: Any) -> Any:
     try:
         return fn()
+    except PlanConfigMismatch as exc:
+        _fail(str(exc), EXIT_USAGE)
     except (LockHeld, PlanFileError) as exc:
         _fail(str(exc), EXIT_FAILURE)
     except OSError as exc:
@@ -216,6 +259,35 @@ def _guarded(fn: Any) -> Any:
         log.debug("unexpected_error", exc_info=True)
         _fail(f"internal error: {type(exc).__name__}: {exc}", EXIT_FAILURE)
     return None
+
+
+def _log_setting(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    """--log-format/--log-level after the command: set over what was given (or defaulted) before it."""
+    if value is None or param.name is None:
+        return
+    settings = ctx.find_root().meta.setdefault(_LOG_SETTINGS, {"log_format": "auto", "log_level": "info"})
+    settings[param.name] = value
+    configure(settings["log_format"], settings["log_level"])
+
+
+# The global options are accepted after the command too (`catalog-sync plan -c x --log-format json`).
+for _command in main.commands.values():
+    _command.params += [
+        click.Option(
+            ["--log-format"],
+            type=LOG_FORMATS,
+            expose_value=False,
+            callback=_log_setting,
+            help="As before the command.",
+        ),
+        click.Option(
+            ["--log-level"],
+            type=LOG_LEVELS,
+            expose_value=False,
+            callback=_log_setting,
+            help="As before the command.",
+        ),
+    ]
 
 
 if __name__ == "__main__":

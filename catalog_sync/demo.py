@@ -105,6 +105,12 @@ def _seed_litellm(sim: LiteLLMSim) -> None:
     )
 
 
+def _readable(paths: list[Path]) -> str:
+    """The HTML report (the one to open), else whatever was written."""
+    html = [p for p in paths if p.suffix == ".html" and not p.name.startswith("latest")]
+    return str((html or paths)[0]) if html or paths else "(no report written)"
+
+
 def run_demo(report_dir: Path, echo: Callable[[str], None]) -> int:
     token, key = secrets.token_urlsafe(16), "sk-demo-" + secrets.token_urlsafe(16)
     register_secrets([token, key])
@@ -125,17 +131,19 @@ def run_demo(report_dir: Path, echo: Callable[[str], None]) -> int:
         echo(f"simulated Backstage at {backstage_url}, simulated LiteLLM at {litellm_url}")
         echo(f"config: {config_path}")
         exit_code = EXIT_OK
-        for step, apply in (("1. dry run", False), ("2. apply", True), ("3. again", False)):
+        steps = (
+            ("1. dry run", False, "what a run would change"),
+            ("2. apply", True, "the changes made: open this one"),
+            ("3. again", False, "nothing left to do"),
+        )
+        for step, apply, shows in steps:
             result = run_job(config, str(config_path), apply=apply)
             echo(f"{step}: {result.summary}")
+            echo(f"   report ({shows}): {_readable(result.paths)}")
             if result.exit_code != EXIT_OK:
                 exit_code = EXIT_FAILURE
-            last = result
-        echo("reports:")
-        for path in last.paths:
-            echo(f"  {path}")
-        echo(f"  (latest.json, latest.md and latest.html in {report_dir} always hold the newest run;")
-        echo("   open the .html in a browser for the readable report)")
+        echo("The report of step 2 shows the changes the run made; open the .html in a browser.")
+        echo(f"Each is also written as .json and .md beside it; latest.* in {report_dir} is the newest.")
         return exit_code
     finally:
         backstage_server.stop()

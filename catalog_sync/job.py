@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Sequence
@@ -15,7 +16,7 @@ from typing import Any
 
 import structlog
 
-from catalog_sync import __version__, logs
+from catalog_sync import __version__, logs, plan_config
 from catalog_sync.apply import ActionResult, ApplyContext, Outcome, apply_plan, planned_results
 from catalog_sync.catalog import BackstageClient
 from catalog_sync.config import Config
@@ -25,6 +26,7 @@ from catalog_sync.logs import redact
 from catalog_sync.metrics import publish as publish_metrics
 from catalog_sync.model import CatalogSnapshot, LiteLLMSnapshot
 from catalog_sync.plan import GuardTrip, Plan, build_plan, check_guards
+from catalog_sync.plan_config import grants_of
 from catalog_sync.planfile import dump_plan, load_plan, stale_actions
 from catalog_sync.progress import Progress, ProgressReporter
 from catalog_sync.report import Budget, RunInfo, budgets_of, build_report, render_terminal, write_report
@@ -102,7 +104,7 @@ def run_job(
 ) -> JobResult:
     run, clock = _start("run" if apply else "plan", not apply, config, config_path)
     backstage, litellm = clients_for(config)
-    progress = ProgressReporter(tty=sys.stderr.isatty() and not logs.JSON_LOGS)
+    progress = ProgressReporter(logs.terminal())
     plan: Plan | None = None
     results: list[ActionResult] = []
     error: str | None = None
@@ -174,9 +176,14 @@ def apply_saved_plan(
         max_age=timedelta(minutes=config.max_plan_age_minutes),
         now=_now(),
     )
+    differences = plan_config.check(saved.grants, config)
+    if differences and not force:
+        raise plan_config.PlanConfigMismatch(plan_config.mismatch_message(str(plan_path), differences))
+    if differences:
+        log.warning("config_differs_from_plan", differences=differences, forced=True)
     run, clock = _start("apply", False, config, config_path)
     _, litellm = clients_for(config)
-    progress = ProgressReporter(tty=sys.stderr.isatty() and not logs.JSON_LOGS)
+    progress = ProgressReporter(logs.terminal())
     plan = saved.plan
     results: list[ActionResult] = planned_results(plan)
     error: str | None = None
@@ -249,10 +256,27 @@ def _read_both(
         return catalog.result(), users.result()
 
 
+_last_run_ms = 0
+_run_id_lock = threading.Lock()
+
+
+def new_run_id(now: datetime) -> str:
+    """`20261203T183849123Z-1a2b3c`: UTC to the millisecond, then a random suffix against other processes.
+
+    Report files are named after it and pruned in its order, so sorting ids as text sorts runs in time: a
+    second id in the same millisecond (or after the clock stepped back) takes the next millisecond."""
+    global _last_run_ms
+    with _run_id_lock:
+        ms = max(int(now.timestamp() * 1000), _last_run_ms + 1)
+        _last_run_ms = ms
+    stamp = datetime.fromtimestamp(ms / 1000, timezone.utc)
+    return f"{stamp:%Y%m%dT%H%M%S}{ms % 1000:03d}Z-{uuid.uuid4().hex[:6]}"
+
+
 def _start(command: str, dry_run: bool, config: Config, config_path: str) -> tuple[RunInfo, float]:
     started = _now()
     run = RunInfo(
-        run_id=started.strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6],
+        run_id=new_run_id(started),
         command=command,
         dry_run=dry_run,
         started_at=started.isoformat(timespec="seconds"),
@@ -290,7 +314,13 @@ def _save_plan(path: Path, plan: Plan, run: RunInfo, config: Config, teams: froz
         managed_teams=config.managed_teams(),
         existing_teams=teams,
         adopt_unmanaged=config.adopt_unmanaged,
+        grants=grants_of(config),
     )
+    if str(path) == "-":  # `--out -`: the plan is all that goes to stdout
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+        log.info("plan_saved", path="-", actions=len(plan.actions))
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text + "\n", encoding="utf-8")
     log.info("plan_saved", path=str(path), actions=len(plan.actions))

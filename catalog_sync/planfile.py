@@ -42,6 +42,8 @@ class SavedPlan:
     managed_teams: frozenset[str]
     existing_teams: frozenset[str] | None
     adopt_unmanaged: bool
+    # The config's defaults and roles when the plan was made (plan_config); None in older plans.
+    grants: dict[str, Any] | None = None
 
 
 def _jsonable(value: Any) -> Any:
@@ -84,6 +86,7 @@ def dump_plan(
     managed_teams: frozenset[str],
     existing_teams: frozenset[str] | None,
     adopt_unmanaged: bool,
+    grants: Mapping[str, Any] | None = None,
 ) -> str:
     actions = plan.actions
     return json.dumps(
@@ -102,6 +105,7 @@ def dump_plan(
             "desired": {
                 a.user_id: _desired_out(plan.desired[a.user_id]) for a in actions if a.user_id in plan.desired
             },
+            "grants": grants,
         },
         indent=2,
         ensure_ascii=False,
@@ -180,6 +184,7 @@ def load_plan(path: Path, *, litellm_url: str, max_age: timedelta, now: datetime
             managed_teams=frozenset(data["managed_teams"]),
             existing_teams=frozenset(existing) if existing is not None else None,
             adopt_unmanaged=bool(data["adopt_unmanaged"]),
+            grants=data.get("grants"),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise PlanFileError(f"{path}: damaged plan ({type(exc).__name__}: {exc})") from None

@@ -45,7 +45,7 @@ def write_config(tmp_path: Path, **over: object) -> Path:
 def test_validate_accepts_a_good_config(tmp_path: Path) -> None:
     proc = cli(tmp_path, "validate", "-c", str(write_config(tmp_path, roles=[{"group": "ml"}])))
     assert proc.returncode == 0
-    assert "valid (1 roles" in proc.stdout
+    assert "valid (1 role, 0 teams named)" in proc.stdout
 
 
 def test_validate_lists_every_problem_with_its_path_and_exits_2(tmp_path: Path) -> None:
@@ -136,3 +136,9 @@ def test_demo_needs_nothing_and_ends_with_nothing_left_to_do(tmp_path: Path) -> 
     latest = tmp_path / "reports"
     assert {p.name for p in latest.glob("latest.*")} == {"latest.json", "latest.md", "latest.html"}
     assert json.loads((latest / "latest.json").read_text())["result"] == "no_changes"
+    # Where each step's report is, and which one shows the changes.
+    reports = [line.rsplit(": ", 1)[1] for line in lines if line.startswith("   report (")]
+    assert len(reports) == 3 and all(Path(r).is_file() and r.endswith(".html") for r in reports)
+    assert sorted(reports) == reports  # run ids in time order
+    assert "the changes made: open this one" in next(line for line in lines if reports[1] in line)
+    assert any(line.startswith("The report of step 2 shows the changes") for line in lines)
