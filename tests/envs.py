@@ -133,6 +133,8 @@ class Env:
             "litellm": {"base_url": self.litellm_url, "master_key": "${TEST_LITELLM_KEY}"},
             "user_id": {"source": "name", "domain": "example.com"},
             "report": {"dir": str(self.work / "reports")},
+            # Under the test's own directory: the default (in the temp directory) would outlive the test.
+            "lock_file": str(self.work / "run.lock"),
         }
         data.update(overrides)
         path = self.work / "config.yaml"

@@ -110,8 +110,8 @@ def config_strategy(backstage_url: str, litellm_url: str, report_dir: str) -> st
 
 
 @pytest.fixture(scope="module")
-def env() -> Iterator[SimEnv]:
-    work = Path(tempfile.mkdtemp(prefix="cs-fuzz-"))
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimEnv]:
+    work = tmp_path_factory.mktemp("fuzz")  # removed by pytest, unlike a mkdtemp of our own
     sim = SimEnv(work)
     sim.set_catalog(
         [group_doc("eng", children=["ml"]), group_doc("ml", parent="eng"), user_doc("amy", ["ml"])]
