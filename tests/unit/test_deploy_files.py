@@ -594,3 +594,37 @@ def test_dockerignore_keeps_repository_noise_and_local_state_out_of_the_build_co
         for name in rest.split()[:-1]
     }
     assert copied and not copied & ignored
+
+
+# --- installing as the README says ----------------------------------------------------------------
+
+
+def test_the_workflow_installs_catalog_sync_the_way_the_readme_says_it_is_distributed() -> None:
+    import re
+
+    readme = (REPO / "README.md").read_text()
+    install = readme.split("## Install", 1)[1].split("\n## ", 1)[0]
+    assert "not published on PyPI" in install
+    (source,) = re.findall(r'pip install "(git\+https://[^"]+)"', install)
+    flow = _workflow()
+    assert flow["env"]["CATALOG_SYNC"] == source
+    text = (CRON / "github-actions.yml").read_text()
+    installs = [line.strip().lstrip("#").strip() for line in text.splitlines() if "pip install" in line]
+    # Every install, the commented apply job's too, from that source: a bare `pip install catalog-sync`
+    # would take whatever PyPI holds under that name.
+    assert len(installs) == 3 and set(installs) == {'- run: pip install "$CATALOG_SYNC"'}, installs
+
+
+def test_shell_completion_works_as_the_readme_shows() -> None:
+    import os
+    import subprocess
+    import sys
+
+    readme = (REPO / "README.md").read_text()
+    assert "_CATALOG_SYNC_COMPLETE=bash_source catalog-sync" in readme
+    env = {**os.environ, "PYTHONPATH": str(REPO), "_CATALOG_SYNC_COMPLETE": "bash_complete"}
+    env.update(COMP_WORDS="catalog-sync plan --out - --log", COMP_CWORD="4")
+    proc = subprocess.run(
+        [sys.executable, "-m", "catalog_sync"], env=env, capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0 and "plain,--log-format" in proc.stdout.splitlines(), proc.stdout
