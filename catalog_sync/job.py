@@ -256,21 +256,25 @@ def _read_both(
         return catalog.result(), users.result()
 
 
-_last_run_ms = 0
-_run_id_lock = threading.Lock()
-
-
-def new_run_id(now: datetime) -> str:
+class RunIds:
     """`20261203T183849123Z-1a2b3c`: UTC to the millisecond, then a random suffix against other processes.
 
-    Report files are named after it and pruned in its order, so sorting ids as text sorts runs in time: a
-    second id in the same millisecond (or after the clock stepped back) takes the next millisecond."""
-    global _last_run_ms
-    with _run_id_lock:
-        ms = max(int(now.timestamp() * 1000), _last_run_ms + 1)
-        _last_run_ms = ms
-    stamp = datetime.fromtimestamp(ms / 1000, timezone.utc)
-    return f"{stamp:%Y%m%dT%H%M%S}{ms % 1000:03d}Z-{uuid.uuid4().hex[:6]}"
+    Report files are named after the run id and pruned in its order, so ids sorted as text must be in time
+    order: an id in the same millisecond as the previous one (or after the clock stepped back) takes the
+    millisecond after it."""
+
+    def __init__(self) -> None:
+        self._last_ms = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, now: datetime) -> str:
+        with self._lock:
+            ms = self._last_ms = max(int(now.timestamp() * 1000), self._last_ms + 1)
+        stamp = datetime.fromtimestamp(ms / 1000, timezone.utc)
+        return f"{stamp:%Y%m%dT%H%M%S}{ms % 1000:03d}Z-{uuid.uuid4().hex[:6]}"
+
+
+new_run_id = RunIds()
 
 
 def _start(command: str, dry_run: bool, config: Config, config_path: str) -> tuple[RunInfo, float]:
