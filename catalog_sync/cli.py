@@ -20,6 +20,7 @@ from catalog_sync.config import Config, ConfigError, load_config, schema_text
 from catalog_sync.job import EXIT_FAILURE, EXIT_USAGE, JobResult, apply_saved_plan, run_job
 from catalog_sync.lock import LockHeld, default_lock_path, run_lock
 from catalog_sync.logs import configure, redact, register_secrets, terminal
+from catalog_sync.plan import role_warnings
 from catalog_sync.plan_config import PlanConfigMismatch
 from catalog_sync.planfile import PlanFileError
 from catalog_sync.words import plural
@@ -93,9 +94,16 @@ def _load(path: Path) -> Config:
     return config
 
 
+def _warn_about_roles(result: JobResult) -> None:
+    """A role that matches nobody is a config mistake a person should see at once, not only in the report."""
+    for line in role_warnings(result.plan) if result.plan is not None else ():
+        click.echo(f"warning: {redact(line)}", err=True)
+
+
 def _finish(result: JobResult, stdout_taken: bool = False) -> None:
     """The summary and report paths (on stderr when stdout carries the plan), then `run_finished`: the
     last line on stderr."""
+    _warn_about_roles(result)
     click.echo(result.summary, err=stdout_taken)
     for path in result.paths:
         click.echo(f"report: {path}", err=stdout_taken)
@@ -220,6 +228,8 @@ def validate(config_path: Path, online: bool) -> None:
     result = _guarded(lambda: check_online(config))
     for line in result.passed:
         click.echo(f"{config_path}: {line}")
+    for line in result.notes:
+        click.echo(f"{config_path}: note: {line}", err=True)
     for line in result.unreachable + result.problems:
         click.echo(f"{config_path}: {line}", err=True)
     if result.unreachable:

@@ -34,6 +34,15 @@ _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 MetadataValue = str | int | float | bool | None
 
+# Sane bounds, so that a slip (7.6e-72, 1e300) is a config error rather than a run where every request
+# times out or a budget nobody meant. Timeouts: below 0.1 s not even a loopback request completes
+# reliably; above 10 min a hung server would hold the run (and the lock) for the whole cron slot.
+Timeout = Annotated[float, Field(ge=0.1, le=600)]
+# A billion USD per period and a billion tokens or requests a minute: far above any real grant; "no
+# limit" is null, not a huge number.
+Budget = Annotated[float, Field(ge=0, le=1e9)]
+RateLimit = Annotated[int, Field(ge=0, le=1_000_000_000)]
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -47,7 +56,7 @@ class BackstageConfig(_Strict):
         description="Extra by-query conditions ANDed with kind=user, e.g. 'metadata.namespace=default'",
     )
     page_size: int = Field(default=500, ge=1, le=10000, description="Entities per by-query page")
-    timeout_seconds: float = Field(default=30, gt=0, le=600)
+    timeout_seconds: Timeout = Field(default=30, description="Per request, in seconds (0.1 to 600)")
     ca_bundle: Path | None = Field(default=None, description="PEM file of CAs to trust (an internal CA)")
     tls_verify: bool = Field(
         default=True, description="false turns certificate checks off: insecure, logged loudly on every run"
@@ -73,7 +82,7 @@ class BackstageConfig(_Strict):
 class LiteLLMConfig(_Strict):
     base_url: AnyHttpUrl = Field(description="LiteLLM proxy root, e.g. https://llm.example.com")
     master_key: SecretStr = Field(min_length=1, description="LiteLLM master key (use ${ENV_VAR})")
-    timeout_seconds: float = Field(default=30, gt=0, le=600)
+    timeout_seconds: Timeout = Field(default=30, description="Per request, in seconds (0.1 to 600)")
     ca_bundle: Path | None = Field(default=None, description="PEM file of CAs to trust (an internal CA)")
     tls_verify: bool = Field(
         default=True, description="false turns certificate checks off: insecure, logged loudly on every run"
@@ -85,15 +94,28 @@ class HttpConfig(_Strict):
 
     retries: int = Field(default=4, ge=0, le=20, description="Retries after the first attempt")
     backoff_seconds: float = Field(
-        default=0.5, ge=0, le=60, description="First backoff; doubles each retry, with jitter"
+        default=0.5,
+        ge=0,
+        le=60,
+        description="First backoff; doubles each retry, with jitter (0, or 0.01 to 60)",
     )
-    backoff_max_seconds: float = Field(default=30, ge=0, le=600, description="Longest single backoff")
+    backoff_max_seconds: float = Field(
+        default=30, ge=0, le=600, description="Longest single backoff (0, or 0.01 to 600)"
+    )
     retry_budget_seconds: float = Field(
         default=120,
-        gt=0,
+        ge=1,
         le=3600,
-        description="No retry starts once this long has passed since the first failure",
+        description="No retry starts once this long has passed since the first failure (1 to 3600)",
     )
+
+    @field_validator("backoff_seconds", "backoff_max_seconds")
+    @classmethod
+    def _no_vanishing_backoff(cls, value: float) -> float:
+        # 0 means "retry at once" on purpose; a few microseconds is a slip of the exponent.
+        if 0 < value < 0.01:
+            raise ValueError("must be 0 (retry at once) or at least 0.01 seconds")
+        return value
 
 
 class UserIdSource(str, Enum):
@@ -117,12 +139,12 @@ class _Grant(_Strict):
     """Fields a role may set; every one is optional so that omitted ones fall back to the defaults."""
 
     user_role: UserRole | None = None
-    max_budget: Annotated[float, Field(ge=0)] | None = None
+    max_budget: Budget | None = None
     budget_duration: str | None = None
     models: list[Annotated[str, Field(min_length=1)]] | None = None
     teams: list[Annotated[str, Field(min_length=1)]] | None = None
-    tpm_limit: Annotated[int, Field(ge=0)] | None = None
-    rpm_limit: Annotated[int, Field(ge=0)] | None = None
+    tpm_limit: RateLimit | None = None
+    rpm_limit: RateLimit | None = None
     metadata: dict[Annotated[str, Field(min_length=1)], MetadataValue] | None = None
 
     @field_validator("budget_duration")
@@ -146,7 +168,7 @@ class _Grant(_Strict):
 class Defaults(_Grant):
     # The plugin's defaults (../shared/seeds config.d.ts): 10 USD per 30 days, all models, no teams.
     user_role: UserRole | None = "internal_user"
-    max_budget: Annotated[float, Field(ge=0)] | None = 10
+    max_budget: Budget | None = 10
     budget_duration: str | None = "30d"
     models: list[Annotated[str, Field(min_length=1)]] | None = Field(default_factory=list)
     teams: list[Annotated[str, Field(min_length=1)]] | None = Field(default_factory=list)
@@ -157,6 +179,11 @@ class Role(_Grant):
     group: str = Field(
         min_length=1,
         description="Group entity ref; a bare name means group:default/<name>. Matched case-insensitively.",
+    )
+    optional: bool = Field(
+        default=False,
+        description="true: a group missing from the catalog is only a warning. Otherwise it stops the run "
+        "like a guard (exit 3), since its members would silently fall to a later role or the defaults",
     )
 
     @field_validator("group")
@@ -207,8 +234,13 @@ class GuardsConfig(_Strict):
     max_changes: Annotated[int, Field(ge=0)] | None = Field(
         default=None, description="Most creates + updates + deprovisions in one run (null: no limit)"
     )
+    max_downgrades: Annotated[int, Field(ge=0)] | str = Field(
+        default="10%",
+        description="Most users whose max_budget, tpm_limit or rpm_limit would go down or whose model list "
+        "would shrink, in one run: a count or a % of managed users",
+    )
 
-    @field_validator("max_deprovision")
+    @field_validator("max_deprovision", "max_downgrades")
     @classmethod
     def _limit(cls, value: int | str) -> int | str:
         if isinstance(value, str) and not _LIMIT.match(value.strip()):
@@ -216,10 +248,16 @@ class GuardsConfig(_Strict):
         return value.strip() if isinstance(value, str) else value
 
     def deprovision_limit(self, managed_users: int) -> int:
-        value = self.max_deprovision
-        if isinstance(value, int):
-            return value
-        return int(float(value[:-1]) * managed_users / 100)
+        return _limit_of(self.max_deprovision, managed_users)
+
+    def downgrade_limit(self, managed_users: int) -> int:
+        return _limit_of(self.max_downgrades, managed_users)
+
+
+def _limit_of(value: int | str, managed_users: int) -> int:
+    if isinstance(value, int):
+        return value
+    return int(float(value[:-1]) * managed_users / 100)
 
 
 class ReportFormat(str, Enum):
@@ -234,6 +272,11 @@ class ReportConfig(_Strict):
         default_factory=lambda: [ReportFormat.json, ReportFormat.markdown, ReportFormat.html],
         description="json (complete, for tools), markdown (a pull-request comment), html (for people)",
     )
+    keep: Annotated[int, Field(ge=1)] | None = Field(
+        default=100,
+        description="Reports of this many runs are kept (the newest; latest.* always); older ones are "
+        "deleted after each run. null keeps every report (then something else must clean the directory)",
+    )
 
 
 class MetricsConfig(_Strict):
@@ -246,7 +289,7 @@ class MetricsConfig(_Strict):
         default=None, description="Push the same metrics to this Prometheus Pushgateway after each run/apply"
     )
     job: str = Field(default="catalog-sync", min_length=1, description="The Pushgateway job label")
-    timeout_seconds: float = Field(default=10, gt=0, le=300, description="Pushgateway request timeout")
+    timeout_seconds: Timeout = Field(default=10, description="Pushgateway request timeout (0.1 to 600 s)")
 
 
 class Config(_Strict):
@@ -265,7 +308,10 @@ class Config(_Strict):
     guards: GuardsConfig = Field(default_factory=GuardsConfig)
     concurrency: int = Field(default=4, ge=1, le=64, description="LiteLLM writes in flight at once")
     max_plan_age_minutes: float = Field(
-        default=60, gt=0, le=10080, description="`apply` refuses a saved plan older than this"
+        default=60,
+        ge=1,
+        le=10080,
+        description="`apply` refuses a saved plan older than this (1 min to a week)",
     )
     http: HttpConfig = Field(default_factory=HttpConfig)
     lock_file: Path | None = Field(

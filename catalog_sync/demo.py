@@ -60,6 +60,8 @@ def demo_config(backstage_url: str, litellm_url: str, report_dir: Path) -> dict[
                 "metadata": {"cost_center": "finance"},
             },
         ],
+        # Adopting ada.lovelace narrows her "all models" to a role's list: one expected cut of a small org.
+        "guards": {"max_downgrades": 1},
         "report": {"dir": str(report_dir), "formats": ["json", "markdown", "html"]},
     }
 

@@ -356,7 +356,9 @@ def _finish(
     run.duration_seconds = round(time.monotonic() - clock, 3)
     run.exit_code = exit_code
     report = build_report(run, plan, results, error, guards=(trips, force), budgets=budgets)
-    paths = write_report(report, report_dir or config.report.dir, config.report.formats)
+    paths = write_report(
+        report, report_dir or config.report.dir, config.report.formats, keep=config.report.keep
+    )
     if not run.dry_run:
         publish_metrics(config.metrics, report, time.time())
     structlog.contextvars.unbind_contextvars("run_id")

@@ -18,6 +18,7 @@ class OnlineCheck:
     unreachable: list[str] = field(default_factory=list)  # a server down or refusing the credentials
     problems: list[str] = field(default_factory=list)  # the config names something that does not exist
     passed: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # worth knowing, not a problem (an optional role's group)
 
 
 def check_online(config: Config) -> OnlineCheck:
@@ -32,7 +33,11 @@ def check_online(config: Config) -> OnlineCheck:
         out.passed.append(f"Backstage: credentials work, {len(groups)} groups")
         for i, role in enumerate(config.roles):
             if role.group_ref not in groups:
-                out.problems.append(f"roles[{i}].group: {role.group_ref} does not exist in the catalog")
+                line = f"roles[{i}].group: {role.group_ref} does not exist in the catalog"
+                if role.optional:
+                    out.notes.append(f"{line} (the role is optional: true)")
+                else:
+                    out.problems.append(line)
     try:
         teams = litellm.team_ids()
         models = litellm.model_names()

@@ -11,14 +11,14 @@ import math
 import re
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from types import MappingProxyType
 from typing import Any
 
 from catalog_sync.config import Config
 from catalog_sync.model import MARKER_KEY, CatalogSnapshot, LiteLLMSnapshot, LiteLLMUser, Notice
-from catalog_sync.roles import DesiredUser, resolve
+from catalog_sync.roles import DesiredUser, RoleCheck, resolve, role_notices
 
 # LiteLLM's name for "every model on the proxy". /user/update drops `models: []` (contracts README,
 # "POST /user/update"), so an emptied model list can only be written as this.
@@ -101,6 +101,7 @@ class Plan:
     deprovision_mode: str = "report"
     # Why no deprovisioning may happen this run (incomplete or suspicious reads); None when it may.
     deprovision_withheld: str | None = None
+    roles: tuple[RoleCheck, ...] = ()  # how each configured role fared against the catalog
 
     @property
     def deprovisions_to_apply(self) -> tuple[Action, ...]:
@@ -453,7 +454,27 @@ def build_plan(catalog: CatalogSnapshot, litellm: LiteLLMSnapshot, config: Confi
         desired={d.user_id: d for d in resolution.desired},
         deprovision_mode=config.deprovision.mode.value,
         deprovision_withheld=withheld,
+        roles=_with_holders(resolution.roles, resolution.desired, litellm),
     )
+
+
+def _with_holders(
+    checks: tuple[RoleCheck, ...], desired: tuple[DesiredUser, ...], litellm: LiteLLMSnapshot
+) -> tuple[RoleCheck, ...]:
+    """Counts, for each role whose group is missing, the managed users who would now get another role and
+    hold it today, by their marker: this role (a group renamed in the catalog) or the similar group it
+    was probably meant to be (a typo in the config). The people such a slip would silently move."""
+    meant = {c.group_ref: c.group_ref for c in checks if c.missing}
+    meant.update({c.suggestion: c.group_ref for c in checks if c.missing and c.suggestion})
+    if not meant:
+        return checks
+    role_of = {d.user_id: d.role for d in desired}
+    lost: Counter[str] = Counter()
+    for user in litellm.users.values():
+        held = user.marker.get("role") if user.marker else None
+        if held in meant and user.user_id in role_of and role_of[user.user_id] != held:
+            lost[meant[held]] += 1
+    return tuple(replace(c, holders_lost=lost[c.group_ref]) if c.missing else c for c in checks)
 
 
 def protection(patterns: tuple[str, ...]) -> Callable[[str], bool]:
@@ -530,7 +551,7 @@ def _deprovisions(
 
 @dataclass(frozen=True, slots=True)
 class GuardTrip:
-    guard: str  # max_deprovision | max_changes
+    guard: str  # max_deprovision | max_changes | max_downgrades | role_group_missing
     limit: int
     planned: int
     message: str
@@ -538,7 +559,7 @@ class GuardTrip:
 
 def check_guards(plan: Plan, config: Config) -> tuple[GuardTrip, ...]:
     """Guards checked before anything is applied; any trip means nothing is applied (unless forced)."""
-    trips: list[GuardTrip] = []
+    trips: list[GuardTrip] = list(_missing_role_groups(plan))
     deprovisions = len(plan.deprovisions_to_apply)
     limit = config.guards.deprovision_limit(plan.stats.managed_users)
     if deprovisions > limit:
@@ -552,6 +573,7 @@ def check_guards(plan: Plan, config: Config) -> tuple[GuardTrip, ...]:
                 f"by {deprovisions - limit}",
             )
         )
+    trips.extend(_too_many_downgrades(plan, config))
     max_changes = config.guards.max_changes
     changes = len(plan.actions)
     if max_changes is not None and changes > max_changes:
@@ -564,3 +586,87 @@ def check_guards(plan: Plan, config: Config) -> tuple[GuardTrip, ...]:
             )
         )
     return tuple(trips)
+
+
+def _missing_role_groups(plan: Plan) -> list[GuardTrip]:
+    """A role whose group is not in the catalog (a typo, a renamed group) would silently move its people
+    to a later role or the defaults: it stops the run unless the role is marked optional."""
+    return [
+        GuardTrip(
+            "role_group_missing",
+            0,
+            check.holders_lost,
+            f"{check.label}: the group does not exist in the catalog{check.did_you_mean}; "
+            f"{check.holders_lost} {'person' if check.holders_lost == 1 else 'people'} would change role "
+            f"because of it (holding {_held(check)} today); fix the group, or set optional: true on the role",
+        )
+        for check in plan.roles
+        if check.missing and not check.optional
+    ]
+
+
+def _held(check: RoleCheck) -> str:
+    return f"this role or {check.suggestion}'s" if check.suggestion else "this role"
+
+
+def role_warnings(plan: Plan) -> list[str]:
+    """One line per role that needs a person's eye: its group is missing, or it matches nobody."""
+    stops = iter(_missing_role_groups(plan))  # in role order, one per missing non-optional role
+    return [
+        next(stops).message if n.code == "role_group_missing" and not check.optional else n.message
+        for check in plan.roles
+        for n in role_notices((check,))
+    ]
+
+
+def _too_many_downgrades(plan: Plan, config: Config) -> list[GuardTrip]:
+    cut = [(a, fields) for a in plan.updates if (fields := downgraded_fields(a))]
+    limit = config.guards.downgrade_limit(plan.stats.managed_users)
+    if len(cut) <= limit:
+        return []
+    examples = ", ".join(f"{a.user_id} ({', '.join(fields)})" for a, fields in cut[:3])
+    more = f" and {len(cut) - 3} more" if len(cut) > 3 else ""
+    return [
+        GuardTrip(
+            "max_downgrades",
+            limit,
+            len(cut),
+            f"{len(cut)} {'user' if len(cut) == 1 else 'users'} would have a budget, rate limit or model "
+            f"list cut, which exceeds guards.max_downgrades ({config.guards.max_downgrades} of "
+            f"{plan.stats.managed_users} managed users = {limit}) by {len(cut) - limit}: {examples}{more}",
+        )
+    ]
+
+
+LIMIT_FIELDS = frozenset({"max_budget", "tpm_limit", "rpm_limit"})
+
+
+def downgraded_fields(action: Action) -> tuple[str, ...]:
+    """The fields of an update that take something away: a lower budget or rate limit (a limit where there
+    was none counts; none where there was one does not), or a model list that loses a model."""
+    if action.kind is not ActionKind.update:
+        return ()
+    return tuple(
+        c.field
+        for c in action.changes
+        if (c.field in LIMIT_FIELDS and _lowered(c.before, c.after))
+        or (c.field == "models" and _fewer_models(c.before, c.after))
+    )
+
+
+def _lowered(before: Any, after: Any) -> bool:
+    if not isinstance(after, (int, float)):
+        return False  # None: no limit, never a cut
+    if not isinstance(before, (int, float)):
+        return True  # a limit where there was none
+    return float(after) < float(before) and not _same_number(float(after), float(before))
+
+
+def _fewer_models(before: Any, after: Any) -> bool:
+    # [] and all-proxy-models both mean every model: all -> a list shrinks, a list -> all does not.
+    def every(models: Any) -> bool:
+        return not models or ALL_PROXY_MODELS in models
+
+    if every(after):
+        return False
+    return every(before) or bool(set(before) - set(after))

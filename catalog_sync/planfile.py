@@ -25,7 +25,7 @@ from catalog_sync.plan import (
     blocked_record,
     current_models,
 )
-from catalog_sync.roles import DesiredUser
+from catalog_sync.roles import DesiredUser, RoleCheck
 
 PLAN_VERSION = 1
 
@@ -101,6 +101,8 @@ def dump_plan(
             "existing_teams": sorted(existing_teams) if existing_teams is not None else None,
             "adopt_unmanaged": adopt_unmanaged,
             "stats": asdict(plan.stats),
+            # So that `apply` stops on a missing role group and warns about roles, as `run` would.
+            "roles": [asdict(c) for c in plan.roles],
             "actions": [_action_out(a) for a in actions],
             "desired": {
                 a.user_id: _desired_out(plan.desired[a.user_id]) for a in actions if a.user_id in plan.desired
@@ -178,6 +180,7 @@ def load_plan(path: Path, *, litellm_url: str, max_age: timedelta, now: datetime
                 stats=stats,
                 desired=desired,
                 deprovision_mode=str(data["deprovision_mode"]),
+                roles=tuple(RoleCheck(**c) for c in data.get("roles") or ()),
             ),
             created_at=created,
             litellm_url=str(data["litellm_url"]),

@@ -11,6 +11,7 @@ import itertools
 import json
 import math
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -20,6 +21,7 @@ from typing import Any, Generic, TextIO, TypeVar, overload
 from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
+import structlog
 
 from catalog_sync.apply import ActionResult, Outcome
 from catalog_sync.config import ReportFormat
@@ -524,8 +526,11 @@ def write_json(report: Mapping[str, Any], fh: TextIO) -> None:
     fh.write("}\n")
 
 
-def write_report(report: Mapping[str, Any], directory: Path, formats: Iterable[ReportFormat]) -> list[Path]:
-    """Writes <dir>/catalog-sync-<run id>.{json,md,html} and refreshes latest.*; returns the paths."""
+def write_report(
+    report: Mapping[str, Any], directory: Path, formats: Iterable[ReportFormat], keep: int | None = None
+) -> list[Path]:
+    """Writes <dir>/catalog-sync-<run id>.{json,md,html} and refreshes latest.*; returns the paths.
+    With `keep`, the reports of all but the newest `keep` runs are then deleted (see `prune_reports`)."""
     directory.mkdir(parents=True, exist_ok=True)
     stem = f"catalog-sync-{report['run']['run_id']}"
     written: list[Path] = []
@@ -541,4 +546,30 @@ def write_report(report: Mapping[str, Any], directory: Path, formats: Iterable[R
         _atomic_write(path, content)
         _atomic_write(directory / f"latest.{ext}", functools.partial(_copy_into, path))
         written.append(path)
+    if keep is not None:
+        prune_reports(directory, keep, report["run"]["run_id"])
     return written
+
+
+# A run's report files; run ids start with the UTC start time (YYYYMMDDTHHMMSS), so they sort in time order.
+_REPORT_FILE = re.compile(r"^catalog-sync-(\d{8}T[^/]+)\.(?:json|md|html)$")
+
+
+def prune_reports(directory: Path, keep: int, current_run: str) -> list[Path]:
+    """Deletes the report files of all but the newest `keep` runs (this one always kept), by run id.
+    Only files named like a run's report are candidates: latest.* and anything else are left alone."""
+    runs: dict[str, list[Path]] = {}
+    for path in directory.iterdir():
+        match = _REPORT_FILE.match(path.name)
+        if match and path.is_file():
+            runs.setdefault(match.group(1), []).append(path)
+    older = sorted(run for run in runs if run != current_run)
+    doomed = [path for run in older[: max(len(older) - (keep - 1), 0)] for path in runs[run]]
+    for path in doomed:
+        try:
+            path.unlink(missing_ok=True)  # missing: another process pruned it first
+        except OSError as exc:  # a report that cannot be deleted must not fail a run that went well
+            structlog.get_logger("catalog_sync.report").warning(
+                "report_not_pruned", path=str(path), error=exc.strerror or str(exc)
+            )
+    return doomed

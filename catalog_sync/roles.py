@@ -5,6 +5,8 @@ Pure functions: catalog data and config in, desired users and warnings out.
 
 from __future__ import annotations
 
+import difflib
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -35,12 +37,53 @@ class DesiredUser:
 
 
 @dataclass(frozen=True, slots=True)
+class RoleCheck:
+    """How one configured role fared against this catalog: the basis of the role warnings and guard."""
+
+    index: int  # position in config.roles
+    group: str  # as written in the config
+    group_ref: str
+    optional: bool
+    exists: bool  # the group is in the catalog
+    members: int  # people in the group's closure (direct, or nested if enabled)
+    matched: int  # people this role is the first match for
+    # For a missing group: a catalog group of a similar name that no role names (a typo's likely target).
+    suggestion: str | None = None
+    # For a missing group: managed LiteLLM users whose marker says they hold this role (or the suggested
+    # group's) and who would now get another one. Filled in by the planner, which sees LiteLLM.
+    holders_lost: int = 0
+
+    @property
+    def label(self) -> str:
+        written = f", written {self.group!r}" if self.group.strip() != self.group_ref else ""
+        return f"roles[{self.index}] ({self.group_ref}{written})"
+
+    @property
+    def did_you_mean(self) -> str:
+        return f" (did you mean {self.suggestion}?)" if self.suggestion else ""
+
+    @property
+    def missing(self) -> bool:
+        return not self.exists
+
+    @property
+    def unmatched(self) -> bool:
+        return self.exists and self.members == 0
+
+    @property
+    def shadowed(self) -> bool:
+        """Every member is already taken by a role above it."""
+        return self.exists and self.members > 0 and self.matched == 0
+
+
+@dataclass(frozen=True, slots=True)
 class Resolution:
     desired: tuple[DesiredUser, ...]
     # Catalog users the id rule could not map, or that collided with another entity's id.
     unmapped: tuple[Notice, ...]
     duplicates: Mapping[str, tuple[str, ...]]  # user id -> entity refs that all map to it
     warnings: tuple[Notice, ...]
+    roles: tuple[RoleCheck, ...] = ()
 
 
 def user_id_for(user: CatalogUser, config: Config) -> str | None:
@@ -125,8 +168,9 @@ def grant_for(role: Role | None, config: Config) -> Grant:
 class RoleMatcher:
     """The first role (config order) whose group a user belongs to, directly or through a descendant group.
 
-    The first role reachable upwards from a set of groups is the earliest of those reachable from each
-    group, so it is worked out once per group and once per distinct set of direct groups.
+    The roles reachable upwards from a set of groups are the union of those reachable from each group, so
+    they are worked out once per group and once per distinct set of direct groups. It also counts, per
+    distinct set, how many people had it: enough to say afterwards which roles matched nobody.
     """
 
     def __init__(self, groups: Mapping[str, CatalogGroup], config: Config) -> None:
@@ -135,24 +179,95 @@ class RoleMatcher:
         self._grants = [grant_for(role, config) for role in config.roles]
         self._role_refs = [role.group_ref for role in config.roles]
         self.default = grant_for(None, config)
-        self._rank: dict[str, int] = {}  # group ref -> index of the first role it reaches
+        self._reach: dict[str, frozenset[int]] = {}  # group ref -> indices of the roles it reaches
         self._seen: dict[frozenset[str], Grant] = {}
+        self._count: Counter[frozenset[str]] = Counter()
 
-    def _first_role(self, group: str) -> int:
-        rank = self._rank.get(group)
-        if rank is None:
+    def _roles_of(self, group: str) -> frozenset[int]:
+        found = self._reach.get(group)
+        if found is None:
             reach = ancestors(self._groups, (group,)) if self._nested else {group}
-            rank = next((i for i, ref in enumerate(self._role_refs) if ref in reach), len(self._role_refs))
-            self._rank[group] = rank
-        return rank
+            found = frozenset(i for i, ref in enumerate(self._role_refs) if ref in reach)
+            self._reach[group] = found
+        return found
 
     def __call__(self, direct: frozenset[str]) -> Grant:
+        self._count[direct] += 1
         hit = self._seen.get(direct)
         if hit is None:
-            first = min(map(self._first_role, direct), default=len(self._grants))
+            first = min((min(r) for r in map(self._roles_of, direct) if r), default=len(self._grants))
             hit = self._grants[first] if first < len(self._grants) else self.default
             self._seen[direct] = hit
         return hit
+
+    def tally(self) -> tuple[list[int], list[int]]:
+        """(members, matched) per role over everyone matched so far."""
+        members = [0] * len(self._grants)
+        matched = [0] * len(self._grants)
+        for direct, n in self._count.items():
+            reached = frozenset[int]().union(*map(self._roles_of, direct))
+            for i in reached:
+                members[i] += n
+            if reached:
+                matched[min(reached)] += n
+        return members, matched
+
+
+def similar_group(ref: str, groups: Iterable[str], taken: Iterable[str]) -> str | None:
+    """A group in the same namespace whose name is close to ref's (finanse -> finance) and that no role
+    names: what a misspelt or renamed role group most likely meant."""
+    prefix, _, name = ref.rpartition("/")
+    unused = set(groups) - set(taken)
+    names = [g.rpartition("/")[2] for g in unused if g.rpartition("/")[0] == prefix]
+    close = difflib.get_close_matches(name, names, n=1, cutoff=0.75)
+    return f"{prefix}/{close[0]}" if close else None
+
+
+def role_checks(config: Config, catalog: CatalogSnapshot, match: RoleMatcher) -> tuple[RoleCheck, ...]:
+    members, matched = match.tally()
+    refs = [role.group_ref for role in config.roles]
+    return tuple(
+        RoleCheck(
+            index=i,
+            group=role.group,
+            group_ref=role.group_ref,
+            optional=role.optional,
+            exists=role.group_ref in catalog.groups,
+            members=members[i],
+            matched=matched[i],
+            suggestion=None
+            if role.group_ref in catalog.groups
+            else similar_group(role.group_ref, catalog.groups, refs),
+        )
+        for i, role in enumerate(config.roles)
+    )
+
+
+def role_notices(checks: tuple[RoleCheck, ...]) -> list[Notice]:
+    """Warnings about roles that do not do what they say: matching nobody, or hidden by roles above."""
+    out: list[Notice] = []
+    for check in checks:
+        if check.missing:
+            optional = " (optional: true, so only this warning)" if check.optional else ""
+            out.append(
+                Notice(
+                    "role_group_missing",
+                    f"{check.label}: the group does not exist in the catalog{check.did_you_mean}{optional}",
+                    check.group_ref,
+                )
+            )
+        elif check.unmatched:
+            out.append(Notice("role_unmatched", f"{check.label} matches nobody", check.group_ref))
+        elif check.shadowed:
+            out.append(
+                Notice(
+                    "role_shadowed",
+                    f"{check.label} matches nobody: all {check.members} of its members "
+                    "are taken by roles above it",
+                    check.group_ref,
+                )
+            )
+    return out
 
 
 def desired_for(user: CatalogUser, user_id: str, grant: Grant) -> DesiredUser:
@@ -176,15 +291,6 @@ def desired_for(user: CatalogUser, user_id: str, grant: Grant) -> DesiredUser:
 
 def resolve(catalog: CatalogSnapshot, config: Config) -> Resolution:
     warnings: list[Notice] = []
-    for role in config.roles:
-        if role.group_ref not in catalog.groups:
-            warnings.append(
-                Notice(
-                    "role_group_missing",
-                    f"role group {role.group_ref} does not exist in the catalog",
-                    role.group_ref,
-                )
-            )
     for ref in find_cycles(catalog.groups):
         warnings.append(Notice("group_cycle", f"group {ref} is its own ancestor (cycle in spec.parent)", ref))
 
@@ -214,4 +320,6 @@ def resolve(catalog: CatalogSnapshot, config: Config) -> Resolution:
         user = users[0]
         desired.append(desired_for(user, user_id, match(user.groups)))
     desired.sort(key=lambda d: d.user_id)
-    return Resolution(tuple(desired), tuple(unmapped), duplicates, tuple(warnings))
+    checks = role_checks(config, catalog, match)
+    warnings[:0] = role_notices(checks)
+    return Resolution(tuple(desired), tuple(unmapped), duplicates, tuple(warnings), checks)

@@ -6,11 +6,11 @@ import json
 from datetime import datetime, timedelta, timezone
 
 from tests.envs import Env, user_doc
-from tests.scenarios import DEFAULTS, ORG_GROUPS, ROLES, org, setup
+from tests.scenarios import DEFAULTS, MOVES_ALLOWED, ORG_GROUPS, ROLES, org, setup
 
 
 def saved_plan_applies_exactly_what_was_reviewed(env: Env) -> None:
-    cfg = setup(env)
+    cfg = setup(env, guards=MOVES_ALLOWED)
     assert env.cli("run", "-c", str(cfg)).code == 0
     # A reviewed change: bob moves to ml-research.
     entities = org()
@@ -34,7 +34,7 @@ def saved_plan_applies_exactly_what_was_reviewed(env: Env) -> None:
 
 
 def a_stale_plan_is_refused_and_nothing_is_applied(env: Env) -> None:
-    cfg = setup(env)
+    cfg = setup(env, guards=MOVES_ALLOWED)
     assert env.cli("run", "-c", str(cfg)).code == 0
     entities = org()
     entities[len(ORG_GROUPS) + 1] = user_doc("bob", ["ml-research"])

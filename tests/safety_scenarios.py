@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from tests.envs import Env, group_doc, user_doc
-from tests.scenarios import DEFAULTS, org, setup
+from tests.scenarios import DEFAULTS, ROLES, org, setup
 
 
 def _without(*names: str) -> list[dict[str, Any]]:
@@ -108,7 +108,7 @@ def protected_users_are_never_touched(env: Env) -> None:
 def an_empty_catalog_deprovisions_nobody(env: Env) -> None:
     cfg = setup(env, deprovision={"mode": "delete"}, guards={"max_deprovision": "100%"})
     assert env.cli("run", "-c", str(cfg)).code == 0
-    env.set_catalog([group_doc("engineering"), group_doc("finance")])
+    env.set_catalog([group_doc("engineering"), group_doc("ml-research"), group_doc("finance")])
     result = env.cli("run", "-c", str(cfg))
     assert result.code == 0, result.stdout + result.stderr
     assert {d["outcome"] for d in result.report["deprovision"]} == {"withheld"}
@@ -177,6 +177,61 @@ def killed_runs_converge_on_the_next_run(env: Env) -> None:
     assert env.cli("plan", "-c", str(cfg), "--detailed-exitcode").code == 0
 
 
+def a_misspelt_role_group_stops_the_run_unless_optional_or_forced(env: Env) -> None:
+    """The issue's case: `finanse` for `finance` would silently cut its people to the defaults."""
+    env.add_team("ml-team")
+    env.add_team("eng-team")
+    env.set_catalog([*org(), user_doc("erin", ["finance"])])
+    # ROLES without gpt-4o, which the servers do not serve (validate --online must pass in the end).
+    roles = [{**ROLES[0], "models": ["fake-gpt"]}, ROLES[1]]
+    finance = {"group": "finance", "max_budget": 25}
+    right = env.config(defaults=DEFAULTS, roles=[*roles, finance])
+    assert env.cli("run", "-c", str(right)).code == 0
+    people = {u: v for u, v in env.all_users().items() if u.endswith("@example.com")}
+    assert people["carol@example.com"]["max_budget"] == 25 and people["erin@example.com"]["max_budget"] == 25
+    typo = env.config(defaults=DEFAULTS, roles=[*roles, {**finance, "group": "finanse"}])
+    online = env.cli("validate", "--online", "-c", str(typo))
+    assert online.code == 2 and "roles[2].group: group:default/finanse does not exist" in online.stderr
+    # carol and erin hold the finance role today (dave matches ml-research first): 2 people would move.
+    for command in ("plan", "run"):
+        result = env.cli(command, "-c", str(typo))
+        assert result.code == 3, result.stdout + result.stderr
+        [trip] = [t for t in result.report["guards"]["tripped"] if t["guard"] == "role_group_missing"]
+        assert trip["planned"] == 2
+        for text in (trip["message"], result.stderr):
+            assert "roles[2] (group:default/finanse, written 'finanse')" in text, text
+            assert "does not exist in the catalog (did you mean group:default/finance?)" in text, text
+            assert "; 2 people would change role because of it" in text, text
+    assert result.report["result"] == "guard_tripped"
+    assert {a["outcome"] for a in result.report["actions"]} == {"blocked_by_guard"}
+    assert {u: v for u, v in env.all_users().items() if u.endswith("@example.com")} == people
+    # --force: applied once, and said so.
+    forced = env.cli("run", "-c", str(typo), "--force")
+    assert forced.code == 0, forced.stdout + forced.stderr
+    assert forced.report["guards"]["forced"] is True
+    assert "role_group_missing" in {t["guard"] for t in forced.report["guards"]["tripped"]}
+    assert env.all_users()["carol@example.com"]["max_budget"] == 10
+    # optional: true: a warning on the terminal, and the run goes ahead (budget cuts allowed here).
+    right = env.config(defaults=DEFAULTS, roles=[*roles, finance])  # (env.config rewrites one file)
+    back = env.cli("run", "-c", str(right))
+    assert back.code == 0, back.stdout + back.stderr
+    optional = env.config(
+        defaults=DEFAULTS,
+        roles=[*roles, {**finance, "group": "finanse", "optional": True}],
+        guards={"max_downgrades": "100%"},
+    )
+    online = env.cli("validate", "--online", "-c", str(optional))
+    assert online.code == 0, online.stdout + online.stderr
+    assert "note: roles[2].group: group:default/finanse does not exist in the catalog" in online.stderr
+    result = env.cli("run", "-c", str(optional))
+    assert result.code == 0, result.stdout + result.stderr
+    assert result.report["guards"]["tripped"] == []
+    assert "warning: roles[2] (group:default/finanse, written 'finanse'): the group does not exist" in (
+        result.stderr
+    )
+    assert env.all_users()["erin@example.com"]["max_budget"] == 10
+
+
 SAFETY_SCENARIOS = [
     block_is_reversible_and_a_returning_person_is_restored,
     delete_mode_deletes_the_user_and_its_keys,
@@ -185,4 +240,5 @@ SAFETY_SCENARIOS = [
     protected_users_are_never_touched,
     an_empty_catalog_deprovisions_nobody,
     killed_runs_converge_on_the_next_run,
+    a_misspelt_role_group_stops_the_run_unless_optional_or_forced,
 ]
