@@ -47,8 +47,8 @@ REPORT_DIR_OPTION = click.option(
 FORCE_OPTION = click.option(
     "--force",
     is_flag=True,
-    help="Apply even if a guard (max_deprovision, max_changes) trips, or (apply) the config's roles are not "
-    "those the plan was made with; reported.",
+    help="Apply even if a guard (max_deprovision, max_downgrades, max_changes, a missing role group) trips, "
+    "or (apply) the config's roles are not those the plan was made with; reported.",
 )
 WAIT_OPTION = click.option(
     "--wait-for-lock",

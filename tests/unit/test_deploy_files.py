@@ -628,3 +628,32 @@ def test_shell_completion_works_as_the_readme_shows() -> None:
         [sys.executable, "-m", "catalog_sync"], env=env, capture_output=True, text=True, check=False
     )
     assert proc.returncode == 0 and "plain,--log-format" in proc.stdout.splitlines(), proc.stdout
+
+
+# Measured (README, "Sizing report.dir"): a 3,000-person steady run's three reports, and a first run's.
+REPORT_MB_PER_RUN = 1.2
+FIRST_RUN_MB = 6.7
+
+
+def _mebibytes(quantity: str) -> float:
+    units = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30}
+    number, unit = quantity[:-2], quantity[-2:]
+    return float(number) * units[unit] / 1e6  # in MB, as the report sizes are measured
+
+
+def test_the_report_volume_holds_report_keep_runs_with_margin_and_the_readme_agrees() -> None:
+    k = docs()
+    config = parse_config(
+        yaml.safe_load(k["ConfigMap"]["data"]["config.yaml"]),
+        env={"BACKSTAGE_TOKEN": "abcdefgh", "LITELLM_MASTER_KEY": "sk-abcdefgh"},
+    )
+    keep = config.report.keep
+    assert keep is not None, "keep every report and the volume fills up"
+    storage = k["PersistentVolumeClaim"]["spec"]["resources"]["requests"]["storage"]
+    needed = keep * REPORT_MB_PER_RUN + REPORT_MB_PER_RUN + FIRST_RUN_MB  # the runs, latest.*, a first run
+    assert 1.5 * needed <= _mebibytes(storage) <= 4 * needed, (keep, storage)  # margin, but not wasteful
+    readme = (REPO / "README.md").read_text()
+    sizing = readme[readme.index("**Sizing `report.dir`.**") :].split("\n\n")[0]
+    assert f"`report.keep: {keep}`" in sizing and f"**{storage}**" in sizing
+    assert f"{keep} \N{MULTIPLICATION SIGN} {REPORT_MB_PER_RUN} MB" in sizing
+    assert f"({FIRST_RUN_MB} MB)" in sizing
