@@ -6,7 +6,6 @@ Pure functions: catalog data and config in, desired users and warnings out.
 from __future__ import annotations
 
 import difflib
-from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -45,8 +44,8 @@ class RoleCheck:
     group_ref: str
     optional: bool
     exists: bool  # the group is in the catalog
-    members: int  # people in the group's closure (direct, or nested if enabled)
-    matched: int  # people this role is the first match for
+    has_members: bool  # someone is in the group's closure (directly, or in a sub-group if nested)
+    matched: bool  # the role is someone's first match
     # For a missing group: a catalog group of a similar name that no role names (a typo's likely target).
     suggestion: str | None = None
     # For a missing group: managed LiteLLM users whose marker says they hold this role (or the suggested
@@ -68,12 +67,12 @@ class RoleCheck:
 
     @property
     def unmatched(self) -> bool:
-        return self.exists and self.members == 0
+        return self.exists and not self.has_members
 
     @property
     def shadowed(self) -> bool:
         """Every member is already taken by a role above it."""
-        return self.exists and self.members > 0 and self.matched == 0
+        return self.exists and self.has_members and not self.matched
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,9 +167,9 @@ def grant_for(role: Role | None, config: Config) -> Grant:
 class RoleMatcher:
     """The first role (config order) whose group a user belongs to, directly or through a descendant group.
 
-    The roles reachable upwards from a set of groups are the union of those reachable from each group, so
-    they are worked out once per group and once per distinct set of direct groups. It also counts, per
-    distinct set, how many people had it: enough to say afterwards which roles matched nobody.
+    The first role reachable upwards from a set of groups is the earliest of those reachable from each
+    group, so it is worked out once per group and once per distinct set of direct groups. Those sets
+    also say afterwards, without any per-person bookkeeping, which roles matched nobody.
     """
 
     def __init__(self, groups: Mapping[str, CatalogGroup], config: Config) -> None:
@@ -179,38 +178,34 @@ class RoleMatcher:
         self._grants = [grant_for(role, config) for role in config.roles]
         self._role_refs = [role.group_ref for role in config.roles]
         self.default = grant_for(None, config)
-        self._reach: dict[str, frozenset[int]] = {}  # group ref -> indices of the roles it reaches
+        self._rank: dict[str, int] = {}  # group ref -> index of the first role it reaches
         self._seen: dict[frozenset[str], Grant] = {}
-        self._count: Counter[frozenset[str]] = Counter()
 
-    def _roles_of(self, group: str) -> frozenset[int]:
-        found = self._reach.get(group)
-        if found is None:
-            reach = ancestors(self._groups, (group,)) if self._nested else {group}
-            found = frozenset(i for i, ref in enumerate(self._role_refs) if ref in reach)
-            self._reach[group] = found
-        return found
+    def _reach(self, group: str) -> frozenset[str]:
+        return ancestors(self._groups, (group,)) if self._nested else frozenset((group,))
+
+    def _first_role(self, group: str) -> int:
+        rank = self._rank.get(group)
+        if rank is None:
+            reach = self._reach(group)
+            rank = next((i for i, ref in enumerate(self._role_refs) if ref in reach), len(self._role_refs))
+            self._rank[group] = rank
+        return rank
 
     def __call__(self, direct: frozenset[str]) -> Grant:
-        self._count[direct] += 1
         hit = self._seen.get(direct)
         if hit is None:
-            first = min((min(r) for r in map(self._roles_of, direct) if r), default=len(self._grants))
+            first = min(map(self._first_role, direct), default=len(self._grants))
             hit = self._grants[first] if first < len(self._grants) else self.default
             self._seen[direct] = hit
         return hit
 
-    def tally(self) -> tuple[list[int], list[int]]:
-        """(members, matched) per role over everyone matched so far."""
-        members = [0] * len(self._grants)
-        matched = [0] * len(self._grants)
-        for direct, n in self._count.items():
-            reached = frozenset[int]().union(*map(self._roles_of, direct))
-            for i in reached:
-                members[i] += n
-            if reached:
-                matched[min(reached)] += n
-        return members, matched
+    def tally(self) -> tuple[list[bool], list[bool]]:
+        """(has members, is someone's first match) per role, over everyone matched so far."""
+        present: set[str] = set().union(*self._seen)  # every group someone is directly in
+        reached = set().union(*map(self._reach, present))
+        firsts = {grant.role for grant in self._seen.values()}
+        return [ref in reached for ref in self._role_refs], [ref in firsts for ref in self._role_refs]
 
 
 def similar_group(ref: str, groups: Iterable[str], taken: Iterable[str]) -> str | None:
@@ -233,7 +228,7 @@ def role_checks(config: Config, catalog: CatalogSnapshot, match: RoleMatcher) ->
             group_ref=role.group_ref,
             optional=role.optional,
             exists=role.group_ref in catalog.groups,
-            members=members[i],
+            has_members=members[i],
             matched=matched[i],
             suggestion=None
             if role.group_ref in catalog.groups
@@ -262,8 +257,7 @@ def role_notices(checks: tuple[RoleCheck, ...]) -> list[Notice]:
             out.append(
                 Notice(
                     "role_shadowed",
-                    f"{check.label} matches nobody: all {check.members} of its members "
-                    "are taken by roles above it",
+                    f"{check.label} matches nobody: every member of its group is taken by a role above it",
                     check.group_ref,
                 )
             )

@@ -78,8 +78,8 @@ def test_roles_that_match_nobody_are_warned_on_the_terminal_by_plan_run_and_appl
     roles = [ROLES[1], ROLES[0], {"group": "interns", "max_budget": 1}]
     cfg = sim_env.config(defaults=DEFAULTS, roles=roles)
     expected = [
-        "warning: roles[1] (group:default/ml-research, written 'ml-research') matches nobody: all 2 of its "
-        "members are taken by roles above it",
+        "warning: roles[1] (group:default/ml-research, written 'ml-research') matches nobody: every member "
+        "of its group is taken by a role above it",
         "warning: roles[2] (group:default/interns, written 'interns') matches nobody",
     ]
     plan_file = sim_env.work / "plan.json"

@@ -32,10 +32,18 @@ def checks(roles: list[dict[str, Any]], **kw: Any) -> dict[int, Any]:
 
 
 def test_members_and_matches_per_role_count_nested_groups() -> None:
-    got = checks([{"group": "ml"}, {"group": "eng"}, {"group": "finance"}])
-    assert [(got[i].members, got[i].matched) for i in range(3)] == [(1, 1), (2, 1), (2, 2)]
-    flat = checks([{"group": "ml"}, {"group": "eng"}], match_nested_groups=False)
-    assert (flat[1].members, flat[1].matched) == (1, 1)
+    got = checks([{"group": "ml"}, {"group": "eng"}, {"group": "interns"}, {"group": "eng/x"}])
+    assert [(got[i].has_members, got[i].matched) for i in range(4)] == [
+        (True, True),
+        (True, True),
+        (False, False),
+        (False, False),
+    ]
+    # amy is in ml, under eng: eng above ml takes her (ml is shadowed) unless nesting is off.
+    shadowing = checks([{"group": "eng"}, {"group": "ml"}])
+    assert (shadowing[1].has_members, shadowing[1].matched) == (True, False)
+    flat = checks([{"group": "eng"}, {"group": "ml"}], match_nested_groups=False)
+    assert (flat[1].has_members, flat[1].matched) == (True, True)
 
 
 def test_a_role_that_matches_nobody_and_a_shadowed_role_are_warnings() -> None:
@@ -44,8 +52,8 @@ def test_a_role_that_matches_nobody_and_a_shadowed_role_are_warnings() -> None:
     by_code = {w.code: w.message for w in res.warnings}
     # ml's only member (amy, through nesting) is taken by eng above it.
     assert by_code["role_shadowed"] == (
-        "roles[1] (group:default/ml, written 'ml') matches nobody: all 1 of its members are taken by roles "
-        "above it"
+        "roles[1] (group:default/ml, written 'ml') matches nobody: every member of its group is taken by a "
+        "role above it"
     )
     assert by_code["role_unmatched"] == "roles[2] (group:default/interns, written 'interns') matches nobody"
     assert not [w for w in res.warnings if "finance" in w.message]
