@@ -209,7 +209,7 @@ def test_a_missing_plan_file_exits_2_with_one_line(sim_env: SimEnv) -> None:
 
 
 def test_apply_refuses_a_plan_made_with_other_roles_unless_forced(sim_env: SimEnv) -> None:
-    sim_env.set_catalog(org(2))
+    sim_env.set_catalog([group_doc("ops"), *org(2)])  # ops must exist: a missing role group stops a plan
     roles = [{"group": "ops", "max_budget": 5}, {"group": "eng", "max_budget": 50}]
     plan_path = sim_env.work / "plan.json"
     made = sim_env.cli("plan", "-c", str(sim_env.config(roles=roles)), "--out", str(plan_path))
