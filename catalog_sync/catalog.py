@@ -355,7 +355,7 @@ class BackstageClient:
         )
 
     def __repr__(self) -> str:
-        return f"BackstageClient(base_url={self.session.base_url!r}, page_size={self.page_size})"
+        return f"BackstageClient(base_url={self.session.public_url!r}, page_size={self.page_size})"
 
     def close(self) -> None:
         self.session.close()

@@ -23,6 +23,7 @@ from catalog_sync.logs import configure, redact, register_secrets, terminal
 from catalog_sync.plan import role_warnings
 from catalog_sync.plan_config import PlanConfigMismatch
 from catalog_sync.planfile import PlanFileError
+from catalog_sync.urls import url_secrets
 from catalog_sync.words import plural
 
 log = structlog.get_logger("catalog_sync.cli")
@@ -91,6 +92,10 @@ def _load(path: Path) -> Config:
             click.echo(f"{exc.source}: {redact(problem)}", err=True)
         sys.exit(EXIT_USAGE)
     register_secrets(config.secrets())
+    # Credentials written into a URL (http://admin:PW@host) are as secret as the tokens.
+    for url in (config.backstage.base_url, config.litellm.base_url, config.metrics.pushgateway):
+        if url is not None:
+            register_secrets(url_secrets(str(url)))
     return config
 
 

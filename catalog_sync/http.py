@@ -31,6 +31,7 @@ from requests.structures import CaseInsensitiveDict
 from urllib3.util.retry import Retry
 
 from . import __version__
+from .urls import mask_userinfo, public_url, url_secrets
 
 log = structlog.get_logger("catalog_sync.http")
 
@@ -336,12 +337,17 @@ class ApiSession:
         if not base_url.startswith(("http://", "https://")):
             raise ValueError(f"{service} base URL must start with http:// or https://")
         self.service = service
-        self.base_url = base_url.rstrip("/")
+        self.base_url = base_url.rstrip("/")  # as configured, user info included: requests get this one
+        self.public_url = public_url(self.base_url)  # what reprs and messages show
         self.timeout = timeout
         parts = urlsplit(self.base_url)
         port = parts.port or (443 if parts.scheme == "https" else 80)
         self.host = f"{parts.hostname}:{port}"
         self._secret = token
+        # Also what a server might echo of a URL with credentials in it (http://admin:PW@host).
+        self._echoable = sorted(
+            (s for s in (token, *url_secrets(base_url)) if len(s) >= 4), key=len, reverse=True
+        )
         self._lock = threading.Lock()
         self._requests: collections.Counter[str] = collections.Counter()
 
@@ -399,7 +405,7 @@ class ApiSession:
         return session
 
     def __repr__(self) -> str:
-        return f"ApiSession(service={self.service!r}, base_url={self.base_url!r})"
+        return f"ApiSession(service={self.service!r}, base_url={self.public_url!r})"
 
     @property
     def requests(self) -> collections.Counter[str]:
@@ -455,8 +461,10 @@ class ApiSession:
 
     def _scrub(self, text: str) -> str:
         # Defence in depth: a server echoing the credential back must not put it in our error text.
-        if len(self._secret) >= 4 and self._secret in text:
-            return text.replace(self._secret, "<redacted>")
+        text = mask_userinfo(text)
+        for secret in self._echoable:
+            if secret in text:
+                text = text.replace(secret, "<redacted>")
         return text
 
     def _send(

@@ -27,9 +27,10 @@ from catalog_sync.metrics import publish as publish_metrics
 from catalog_sync.model import CatalogSnapshot, LiteLLMSnapshot
 from catalog_sync.plan import GuardTrip, Plan, build_plan, check_guards
 from catalog_sync.plan_config import grants_of
-from catalog_sync.planfile import dump_plan, load_plan, stale_actions
+from catalog_sync.planfile import dump_plan, load_plan, save_plan_file, stale_actions
 from catalog_sync.progress import Progress, ProgressReporter
 from catalog_sync.report import Budget, RunInfo, budgets_of, build_report, render_terminal, write_report
+from catalog_sync.urls import public_url
 
 log = structlog.get_logger("catalog_sync.job")
 
@@ -286,8 +287,8 @@ def _start(command: str, dry_run: bool, config: Config, config_path: str) -> tup
         started_at=started.isoformat(timespec="seconds"),
         version=__version__,
         config_path=config_path,
-        backstage_url=str(config.backstage.base_url),
-        litellm_url=str(config.litellm.base_url),
+        backstage_url=public_url(str(config.backstage.base_url)),
+        litellm_url=public_url(str(config.litellm.base_url)),
     )
     structlog.contextvars.bind_contextvars(run_id=run.run_id)
     return run, time.monotonic()
@@ -325,8 +326,7 @@ def _save_plan(path: Path, plan: Plan, run: RunInfo, config: Config, teams: froz
         sys.stdout.flush()
         log.info("plan_saved", path="-", actions=len(plan.actions))
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text + "\n", encoding="utf-8")
+    save_plan_file(path, text + "\n")
     log.info("plan_saved", path=str(path), actions=len(plan.actions))
 
 

@@ -202,7 +202,7 @@ class LiteLLMClient:
         )
 
     def __repr__(self) -> str:
-        return f"LiteLLMClient(base_url={self.session.base_url!r})"
+        return f"LiteLLMClient(base_url={self.session.public_url!r})"
 
     def close(self) -> None:
         self.session.close()

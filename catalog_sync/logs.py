@@ -10,6 +10,8 @@ from typing import Any, TextIO
 import structlog
 from rich.console import Console
 
+from catalog_sync.urls import mask_userinfo
+
 _SECRETS: set[str] = set()
 MASK = "***"
 JSON_LOGS = True  # what configure() chose
@@ -22,6 +24,7 @@ def register_secrets(values: Iterable[str]) -> None:
 
 
 def redact(text: str) -> str:
+    text = mask_userinfo(text)
     for secret in sorted(_SECRETS, key=len, reverse=True):
         if secret in text:
             text = text.replace(secret, MASK)

@@ -4,18 +4,20 @@ a failing schedule look healthy."""
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import structlog
 from prometheus_client import CollectorRegistry, Gauge, pushadd_to_gateway, write_to_textfile
+from prometheus_client.exposition import basic_auth_handler, default_handler
 from prometheus_client.parser import text_string_to_metric_families
 
 from catalog_sync.config import MetricsConfig
-from catalog_sync.report import public_url
+from catalog_sync.urls import mask_userinfo, public_url, url_secrets
 
 log = structlog.get_logger("catalog_sync.metrics")
 
@@ -86,6 +88,29 @@ def previous_success(path: Path) -> float | None:
     return None
 
 
+def _push(url: str, config: MetricsConfig, report: Mapping[str, Any], now: float) -> str | None:
+    """Pushes to the Pushgateway; credentials in its URL go as HTTP basic auth, never into a message."""
+    parts = urlsplit(url)
+    handler: Any = default_handler
+    if parts.username is not None or parts.password is not None:
+        user, password = unquote(parts.username or ""), unquote(parts.password or "")
+        handler = functools.partial(basic_auth_handler, username=user, password=password)
+    shown = public_url(url)
+    # pushadd (POST) replaces only the metrics sent: a failed run omits last_success, which survives.
+    registry = registry_for(report, now, None)
+    try:
+        # The URL without user info: urllib would take "user:pw@host" for the host name.
+        pushadd_to_gateway(
+            shown, job=config.job, registry=registry, timeout=config.timeout_seconds, handler=handler
+        )
+    except Exception as exc:  # urllib raises several kinds; none may stop the run
+        message = mask_userinfo(str(exc))
+        for secret in url_secrets(url):
+            message = message.replace(secret, "***")
+        return f"metrics.pushgateway {shown}: {message}"
+    return None
+
+
 def publish(config: MetricsConfig, report: Mapping[str, Any], now: float) -> list[str]:
     """Writes/pushes the metrics; returns one line per problem. Monitoring trouble never changes what the
     sync did, so the caller logs these rather than failing the run."""
@@ -98,17 +123,9 @@ def publish(config: MetricsConfig, report: Mapping[str, Any], now: float) -> lis
         except OSError as exc:
             problems.append(f"metrics.textfile {config.textfile}: {exc.strerror or exc}")
     if config.pushgateway is not None:
-        url = str(config.pushgateway)
-        # pushadd (POST) replaces only the metrics sent: a failed run omits last_success, which survives.
-        registry = registry_for(report, now, None)
-        try:
-            pushadd_to_gateway(url, job=config.job, registry=registry, timeout=config.timeout_seconds)
-        except Exception as exc:  # urllib raises several kinds; none may stop the run
-            message = str(exc)
-            password = urlsplit(url).password
-            if password:
-                message = message.replace(password, "***")
-            problems.append(f"metrics.pushgateway {public_url(url)}: {message}")
+        problem = _push(str(config.pushgateway), config, report, now)
+        if problem is not None:
+            problems.append(problem)
     for problem in problems:
         log.error("metrics_not_published", problem=problem)
     return problems

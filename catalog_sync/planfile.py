@@ -2,13 +2,15 @@
 
 A reviewed plan must not be applied to a world that changed under it: before applying, the users it touches
 are read again and every action's "before" is compared with what the server holds now (`stale_actions`).
-Serialising and checking are pure; reading and applying live in the job.
+Serialising and checking are pure; reading and applying live in the job, writing in `save_plan_file`.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
+import tempfile
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timedelta, timezone
@@ -26,6 +28,7 @@ from catalog_sync.plan import (
     current_models,
 )
 from catalog_sync.roles import DesiredUser, RoleCheck
+from catalog_sync.urls import public_url, same_url
 
 PLAN_VERSION = 1
 
@@ -94,8 +97,9 @@ def dump_plan(
             "plan_version": PLAN_VERSION,
             "created_at": created_at.isoformat(timespec="seconds"),
             "config_path": config_path,
-            "litellm_url": litellm_url,
-            "backstage_url": backstage_url,
+            # Without user info: a plan file is shared for review, credentials in a URL are not.
+            "litellm_url": public_url(litellm_url),
+            "backstage_url": public_url(backstage_url),
             "deprovision_mode": plan.deprovision_mode,
             "managed_teams": sorted(managed_teams),
             "existing_teams": sorted(existing_teams) if existing_teams is not None else None,
@@ -112,6 +116,19 @@ def dump_plan(
         indent=2,
         ensure_ascii=False,
     )
+
+
+def save_plan_file(path: Path, text: str) -> None:
+    """Writes a saved plan readable by its owner only (0600, like the reports), whole or not at all."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)  # mkstemp: mode 0600
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _action_in(d: Mapping[str, Any]) -> Action:
@@ -191,9 +208,10 @@ def load_plan(path: Path, *, litellm_url: str, max_age: timedelta, now: datetime
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise PlanFileError(f"{path}: damaged plan ({type(exc).__name__}: {exc})") from None
-    if saved.litellm_url.rstrip("/") != litellm_url.rstrip("/"):
+    if not same_url(saved.litellm_url, litellm_url):
         raise PlanFileError(
-            f"{path}: made for LiteLLM at {saved.litellm_url}, but the config points at {litellm_url}"
+            f"{path}: made for LiteLLM at {public_url(saved.litellm_url)}, "
+            f"but the config points at {public_url(litellm_url)}"
         )
     age = now - created
     if age > max_age:

@@ -18,7 +18,6 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TextIO, TypeVar, overload
-from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
 import structlog
@@ -28,6 +27,7 @@ from catalog_sync.config import ReportFormat
 from catalog_sync.model import LiteLLMUser, record
 from catalog_sync.plan import ActionKind, FieldChange, GuardTrip, Plan
 from catalog_sync.report_html import problems_first, render_html
+from catalog_sync.urls import public_url
 from catalog_sync.words import plural
 
 REPORT_VERSION = 1
@@ -51,15 +51,6 @@ class RunInfo:
     exit_code: int | None = None
     requests: dict[str, dict[str, int]] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)  # read_seconds, plan_seconds, apply_seconds
-
-
-def public_url(url: str) -> str:
-    """A URL without user info, so credentials embedded in it never reach a report."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 _T = TypeVar("_T")

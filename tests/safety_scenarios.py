@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import signal
+import stat
 import time
 from typing import Any
 
@@ -230,6 +232,49 @@ def a_misspelt_role_group_stops_the_run_unless_optional_or_forced(env: Env) -> N
         result.stderr
     )
     assert env.all_users()["erin@example.com"]["max_budget"] == 10
+# --- credentials written into URLs --------------------------------------------------------------------
+
+URL_PASSWORD = "Pw-in-the-url-0123"
+
+
+def _with_userinfo(url: str) -> str:
+    return url.replace("://", f"://admin:{URL_PASSWORD}@", 1)
+
+
+def credentials_in_urls_are_never_shown(env: Env) -> None:
+    """Base URLs with user info: the password is in no output, saved plan, report or metric, in either log
+    format; the saved plan is the owner's only (0600) and still applies to the same (public) URL."""
+    env.add_team("ml-team")
+    env.add_team("eng-team")
+    env.set_catalog(org())
+    prom = env.work / "metrics" / "catalog_sync.prom"
+    tokens = {"token": "${TEST_BACKSTAGE_TOKEN}", "page_size": 2}
+    cfg = env.config(
+        backstage={"base_url": _with_userinfo(env.backstage_url), **tokens},
+        litellm={"base_url": _with_userinfo(env.litellm_url), "master_key": "${TEST_LITELLM_KEY}"},
+        defaults=DEFAULTS,
+        roles=ROLES,
+        metrics={"textfile": str(prom)},
+    )
+    plan_file = env.work / "plans" / "plan.json"
+    planned = env.cli("--log-level", "debug", "plan", "-c", str(cfg), "--out", str(plan_file))
+    assert planned.code == 0, planned.stdout + planned.stderr
+    assert stat.S_IMODE(plan_file.stat().st_mode) == 0o600
+    saved = json.loads(plan_file.read_text())
+    assert saved["litellm_url"] == env.litellm_url + "/" and "@" not in saved["backstage_url"]
+    applied = env.cli("--log-format", "console", "apply", str(plan_file), "-c", str(cfg))
+    assert applied.code == 0, applied.stdout + applied.stderr
+    assert len([u for u in env.all_users() if u.endswith("@example.com")]) == 4
+    env.set_catalog([*org(), user_doc("erin", ["finance"])])
+    ran = env.cli("--log-format", "console", "--log-level", "debug", "run", "-c", str(cfg))
+    assert ran.code == 0 and ran.report["counts"]["applied"] == 1, ran.stdout + ran.stderr
+    assert ran.report["run"]["litellm_url"] == env.litellm_url + "/"
+    # "reading" names both servers on every run: by their public URLs.
+    assert f"litellm={env.litellm_url}/" in ran.stderr and "admin" not in ran.stderr
+    assert prom.exists()
+    written = [plan_file, prom, *(env.work / "reports").iterdir()]
+    for text in [r.stdout + r.stderr for r in (planned, applied, ran)] + [p.read_text() for p in written]:
+        assert URL_PASSWORD not in text, "the password in a URL was shown"
 
 
 SAFETY_SCENARIOS = [
@@ -241,4 +286,5 @@ SAFETY_SCENARIOS = [
     an_empty_catalog_deprovisions_nobody,
     killed_runs_converge_on_the_next_run,
     a_misspelt_role_group_stops_the_run_unless_optional_or_forced,
+    credentials_in_urls_are_never_shown,
 ]

@@ -142,3 +142,21 @@ def test_demo_needs_nothing_and_ends_with_nothing_left_to_do(tmp_path: Path) -> 
     assert sorted(reports) == reports  # run ids in time order
     assert "the changes made: open this one" in next(line for line in lines if reports[1] in line)
     assert any(line.startswith("The report of step 2 shows the changes") for line in lines)
+
+
+def test_a_server_echoing_a_url_with_credentials_does_not_get_them_printed(sim_env: SimEnv) -> None:
+    """The password of a base URL is masked in error messages too, and in the report's errors."""
+    password = "Pw-echoed-0123"
+    url = sim_env.litellm_url.replace("://", f"://admin:{password}@")
+    sim_env.set_catalog([user_doc("amy", [])])
+    sim_env.litellm.inject(
+        "POST /user/new", 400, {"detail": f"cannot reach {url}/x, nor {password}"}, times=1
+    )
+    cfg = sim_env.config(litellm={"base_url": url, "master_key": "${TEST_LITELLM_KEY}"}, http={"retries": 0})
+    result = sim_env.cli("--log-level", "debug", "run", "-c", str(cfg))
+    assert result.code == 1 and result.report["counts"]["failed"] == 1
+    [action] = result.report["actions"]
+    assert action["error"] is not None and "cannot reach http://***@" in action["error"]
+    reports = [p.read_text() for p in (sim_env.work / "reports").iterdir()]
+    for text in [result.stdout, result.stderr, *reports]:
+        assert password not in text

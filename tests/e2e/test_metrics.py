@@ -162,3 +162,23 @@ def test_an_unreachable_pushgateway_is_logged_and_does_not_fail_the_run(sim_env:
     result = sim_env.cli("run", "-c", str(cfg))
     assert result.code == 0
     assert "metrics_not_published" in result.stderr and "metrics.pushgateway" in result.stderr
+
+
+def test_a_pushgateway_url_with_credentials_pushes_with_basic_auth_and_never_shows_them(
+    sim_env: SimEnv, pushgateway: str, tmp_path: Path
+) -> None:
+    password = "Pw-pushgateway-0123"
+    sim_env.set_catalog(org(1))
+    with_auth = pushgateway.replace("://", f"://metrics:{password}@")
+    cfg = sim_env.config(metrics={"pushgateway": with_auth, "job": "catalog-sync-auth"}, http=FAST)
+    result = sim_env.cli("--log-level", "debug", "run", "-c", str(cfg))
+    assert result.code == 0 and "metrics_not_published" not in result.stderr, result.stderr
+    served = requests.get(f"{pushgateway}/metrics", timeout=5).text
+    assert 'catalog_sync_last_run_success{instance="",job="catalog-sync-auth"} 1' in served
+    # Unreachable: the problem names the gateway by its public URL only.
+    dead = f"http://metrics:{password}@127.0.0.1:{_free_port()}"
+    cfg = sim_env.config(metrics={"pushgateway": dead, "timeout_seconds": 2}, http=FAST)
+    failed = sim_env.cli("run", "-c", str(cfg))
+    assert failed.code == 0 and "metrics.pushgateway http://127.0.0.1:" in failed.stderr
+    for text in (result.stdout, result.stderr, failed.stdout, failed.stderr):
+        assert password not in text

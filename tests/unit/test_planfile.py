@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import dataclasses
+import stat
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -8,7 +9,7 @@ import pytest
 
 from catalog_sync.model import MARKER_KEY, LiteLLMUser
 from catalog_sync.plan import Plan, build_plan, marker_for
-from catalog_sync.planfile import PlanFileError, dump_plan, load_plan, stale_actions
+from catalog_sync.planfile import PlanFileError, dump_plan, load_plan, save_plan_file, stale_actions
 from tests.factories import catalog, config, litellm, user
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
@@ -89,3 +90,26 @@ def test_age_is_checked(tmp_path: Path) -> None:
     path = saved(tmp_path, plan, created=NOW - timedelta(minutes=61))
     with pytest.raises(PlanFileError, match="61 min old"):
         load_plan(path, litellm_url=URL, max_age=timedelta(minutes=60), now=NOW)
+
+
+def test_credentials_in_urls_are_not_saved_and_the_public_urls_are_compared(tmp_path: Path) -> None:
+    plan, _ = a_plan()
+    text = dump_plan(
+        plan,
+        created_at=NOW,
+        litellm_url="http://admin:Pw-0123@litellm.test/",
+        backstage_url="https://bs:Pw-4567@backstage.test/",
+        config_path="c.yaml",
+        managed_teams=frozenset(),
+        existing_teams=None,
+        adopt_unmanaged=False,
+    )
+    assert "Pw-" not in text and "admin" not in text
+    path = tmp_path / "sub" / "plan.json"
+    save_plan_file(path, text)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600 and path.read_text() == text
+    config_url = "http://other:Pw-89ab@litellm.test"
+    assert load_plan(path, litellm_url=config_url, max_age=timedelta(hours=1), now=NOW).plan.actions
+    with pytest.raises(PlanFileError) as refused:
+        load_plan(path, litellm_url="http://u:Pw-cdef@elsewhere.test/", max_age=timedelta(hours=1), now=NOW)
+    assert "Pw-" not in str(refused.value) and "http://elsewhere.test/" in str(refused.value)
