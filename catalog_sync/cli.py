@@ -112,6 +112,8 @@ def _finish(result: JobResult, stdout_taken: bool = False) -> None:
     click.echo(result.summary, err=stdout_taken)
     for path in result.paths:
         click.echo(f"report: {path}", err=stdout_taken)
+    if result.report_error is not None:
+        click.echo(f"catalog-sync: {redact(result.report_error)}", err=True)
     _finished(
         command=result.report.get("run", {}).get("command"),
         result=result.report.get("result"),

@@ -48,6 +48,7 @@ class JobResult:
     paths: list[Path]
     plan: Plan | None
     summary: str
+    report_error: str | None = None  # the report could not be written: what was done, and why
 
 
 def _now() -> datetime:
@@ -356,10 +357,40 @@ def _finish(
     run.duration_seconds = round(time.monotonic() - clock, 3)
     run.exit_code = exit_code
     report = build_report(run, plan, results, error, guards=(trips, force), budgets=budgets)
-    paths = write_report(
-        report, report_dir or config.report.dir, config.report.formats, keep=config.report.keep
-    )
+    summary = render_terminal(report)
+    try:
+        paths = write_report(
+            report, report_dir or config.report.dir, config.report.formats, keep=config.report.keep
+        )
+        unwritten = None
+    except OSError as exc:
+        # What was applied must still reach the terminal and the metrics: the report was to say it.
+        paths, unwritten = (
+            [],
+            _not_written(report, f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": ")),
+        )
+        log.error("report_not_written", problem=unwritten)
+        exit_code = run.exit_code = report["run"]["exit_code"] = EXIT_FAILURE
+        summary = "\n".join([summary, *_failure_lines(report)])
     if not run.dry_run:
         publish_metrics(config.metrics, report, time.time())
     structlog.contextvars.unbind_contextvars("run_id")
-    return JobResult(exit_code, report, paths, plan, render_terminal(report))
+    return JobResult(exit_code, report, paths, plan, summary, unwritten)
+
+
+def _not_written(report: dict[str, Any], reason: str) -> str:
+    counts = report["counts"]
+    applied, failed = counts.get("applied", 0), counts.get("failed", 0)
+    if report["run"]["dry_run"] or applied + failed == 0:
+        return f"nothing was applied, but the report could not be written: {reason}"
+    were = "change was" if applied == 1 else "changes were"
+    return f"{applied} {were} applied ({failed} failed), but the report could not be written: {reason}"
+
+
+def _failure_lines(report: dict[str, Any], most: int = 20) -> list[str]:
+    """Each failed action, for the terminal when there is no report to look them up in."""
+    failed = [r for r in [*report["actions"], *report["deprovision"]] if r["outcome"] == "failed"]
+    lines = [f"failed: {r['action']} {r['user_id']}: {r['error']}" for r in failed[:most]]
+    if len(failed) > most:
+        lines.append(f"… and {len(failed) - most} more failed")
+    return lines
