@@ -6,6 +6,7 @@ One user's failure never stops the others; every action ends with a recorded out
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -16,7 +17,8 @@ from typing import Any, Protocol
 import structlog
 
 from catalog_sync import logs
-from catalog_sync.http import ApiError
+from catalog_sync.http import ApiError, Interrupted
+from catalog_sync.interrupt import Interrupt
 from catalog_sync.model import MARKER_KEY, LiteLLMUser
 from catalog_sync.plan import (
     MARKER_VERSION,
@@ -42,6 +44,8 @@ class Outcome(str, Enum):
     reported = "reported"  # deprovisioning in report mode
     withheld = "withheld"  # deprovisioning not done: the reads could not be trusted
     blocked_by_guard = "blocked_by_guard"  # a guard tripped: nothing was applied
+    not_started = "not_started"  # the run was stopped (SIGTERM, Ctrl-C) before this action began
+    interrupted = "interrupted"  # begun, but the run stopped before it ended: may be partly applied
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +75,7 @@ class ApplyContext:
     adopt_unmanaged: bool
     concurrency: int = 1
     clock: Callable[[], str] = field(default=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    interrupt: Interrupt | None = None  # a stop request: no new action starts, those in flight may finish
 
 
 def planned_results(plan: Plan) -> list[ActionResult]:
@@ -109,6 +114,8 @@ def apply_plan(
                 result = _block(action, client, context)
             else:
                 result = _delete(action, client)
+        except Interrupted as exc:  # a step not sent or not retried: the next run finishes the action
+            result = ActionResult(action, Outcome.interrupted, str(exc))
         except ApiError as exc:
             result = ActionResult(action, Outcome.failed, str(exc))
         _log_result(result)
@@ -117,7 +124,9 @@ def apply_plan(
         return result
 
     actions = plan.actions
-    if context.concurrency <= 1 or len(actions) <= 1:
+    if context.interrupt is not None:  # through the pool even for one worker: the grace needs a free hand
+        results = _in_parallel(one, actions, max(1, context.concurrency), context.interrupt)
+    elif context.concurrency <= 1 or len(actions) <= 1:
         results = [one(a) for a in actions]
     else:
         results = _in_parallel(one, actions, context.concurrency)
@@ -125,32 +134,128 @@ def apply_plan(
     return results + _listed_deprovisions(plan, applying=True)
 
 
+class _Gate:
+    """Which actions began and how many are running; once closed (a stop request) none begins."""
+
+    def __init__(self, n: int, interrupt: Interrupt | None) -> None:
+        self.lock = threading.Lock()
+        self.interrupt = interrupt
+        self.closed = False
+        self.running = 0
+        self.ended = 0
+        self.started = bytearray(n)
+
+    def enter(self, i: int) -> bool:
+        with self.lock:
+            if self.closed or (self.interrupt is not None and self.interrupt.stop_requested):
+                self.ended += 1
+                return False
+            self.running += 1
+            self.started[i] = 1
+            return True
+
+    def leave(self) -> None:
+        with self.lock:
+            self.running -= 1
+            self.ended += 1
+
+    def close(self) -> int:
+        with self.lock:
+            self.closed = True
+            return self.running
+
+
 def _in_parallel(
-    one: Callable[[Action], ActionResult], actions: Sequence[Action], workers: int
+    one: Callable[[Action], ActionResult],
+    actions: Sequence[Action],
+    workers: int,
+    interrupt: Interrupt | None = None,
 ) -> list[ActionResult]:
     """`one` over every action, `workers` at a time, results in action order. Only a few tasks are queued at
-    once: a Future per action (1.7 KB each, with its Condition) would cost 170 MB for 100,000 creates."""
+    once: a Future per action (1.7 KB each, with its Condition) would cost 170 MB for 100,000 creates.
+
+    With `interrupt`, a stop request ends the submitting; the actions in flight get its grace to end, and
+    every action comes back: applied (or failed...), `interrupted` if still running, `not_started`."""
     out: list[ActionResult | None] = [None] * len(actions)
     room = threading.BoundedSemaphore(workers * 2)
     crashed: list[BaseException] = []
+    gate = _Gate(len(actions), interrupt)
 
     def task(i: int) -> None:
         try:
-            out[i] = one(actions[i])
+            if gate.enter(i):
+                try:
+                    out[i] = one(actions[i])
+                finally:
+                    gate.leave()
         except BaseException as exc:  # a bug, not an API error (those are outcomes): re-raised below
             crashed.append(exc)
         finally:
             room.release()
 
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="apply") as pool:
-        for i in range(len(actions)):
-            room.acquire()
-            if crashed:
-                break
-            pool.submit(task, i)
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="apply")
+    submitted = 0
+    for i in range(len(actions)):
+        if not _room(room, interrupt) or crashed:
+            break
+        pool.submit(task, i)
+        submitted += 1
+    if interrupt is None:
+        pool.shutdown(wait=True)
+    elif not _settle(gate, submitted, interrupt):
+        pool.shutdown(wait=False, cancel_futures=True)
+        return _cut_short(actions, out, gate, interrupt)
+    else:
+        pool.shutdown(wait=True)  # every task has ended: this only collects the idle threads
     if crashed:
         raise crashed[0]
     return [r for r in out if r is not None]
+
+
+def _room(room: threading.BoundedSemaphore, interrupt: Interrupt | None) -> bool:
+    """A free slot in the queue; False once a stop is requested (waits in slices to notice it)."""
+    if interrupt is None:
+        return room.acquire()
+    while not room.acquire(timeout=0.1):
+        if interrupt.stop_requested:
+            return False
+    if interrupt.stop_requested:
+        room.release()
+        return False
+    return True
+
+
+def _settle(gate: _Gate, submitted: int, interrupt: Interrupt) -> bool:
+    """Waits for the submitted tasks; True if all ended without a stop request. After one, the running
+    actions get the grace to end, and then (or at a second signal) no further request is sent."""
+    while not interrupt.stop_requested:
+        with gate.lock:
+            if gate.ended >= submitted:
+                return True
+        time.sleep(0.05)
+    running = gate.close()
+    log.warning(
+        "stopping",
+        signal=interrupt.name,
+        in_flight=running,
+        detail=f"no new change starts; waiting up to {interrupt.grace:g}s for those in flight",
+    )
+    if not interrupt.wait_for(lambda: gate.running == 0, time.monotonic() + interrupt.grace):
+        interrupt.cancelled = True  # the abandoned workers send nothing more
+    return False
+
+
+def _cut_short(
+    actions: Sequence[Action], out: list[ActionResult | None], gate: _Gate, interrupt: Interrupt
+) -> list[ActionResult]:
+    results = []
+    for i, action in enumerate(actions):
+        result = out[i]
+        if result is None and gate.started[i]:
+            why = f"still in flight when the run stopped ({interrupt.name}): may be partly applied"
+            result = ActionResult(action, Outcome.interrupted, why)
+        results.append(result or ActionResult(action, Outcome.not_started))
+    return results
 
 
 def _log_result(result: ActionResult) -> None:

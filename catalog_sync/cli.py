@@ -17,6 +17,7 @@ import structlog
 
 from catalog_sync import __version__
 from catalog_sync.config import Config, ConfigError, load_config, schema_text
+from catalog_sync.interrupt import exit_now
 from catalog_sync.job import EXIT_FAILURE, EXIT_USAGE, JobResult, apply_saved_plan, run_job
 from catalog_sync.lock import LockHeld, default_lock_path, run_lock
 from catalog_sync.logs import configure, redact, register_secrets, terminal
@@ -120,6 +121,8 @@ def _finish(result: JobResult, stdout_taken: bool = False) -> None:
         counts=result.report.get("counts"),
         exit_code=result.exit_code,
     )
+    if result.report["run"].get("interrupted_by"):
+        exit_now(result.exit_code)  # not waiting for writes abandoned after the grace
     sys.exit(result.exit_code)
 
 

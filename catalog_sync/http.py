@@ -31,6 +31,7 @@ from requests.structures import CaseInsensitiveDict
 from urllib3.util.retry import Retry
 
 from . import __version__
+from .interrupt import Interrupt
 from .urls import mask_userinfo, public_url, url_secrets
 
 log = structlog.get_logger("catalog_sync.http")
@@ -84,6 +85,14 @@ class ApiError(Exception):
 
 class TransportError(ApiError):
     """The server was not reached or the exchange broke (refused, reset, timeout, DNS, TLS): status None."""
+
+
+class Interrupted(TransportError):
+    """Not sent, or given up while waiting to retry, because the run is stopping (SIGTERM, Ctrl-C)."""
+
+
+class _StopRetrying(Exception):
+    """Raised out of urllib3's retry loop when a stop is requested during a backoff."""
 
 
 class ResponseError(ApiError):
@@ -256,6 +265,7 @@ class _CappedRetry(Retry):
     attempts: int = 1
     # This retry's backoff, drawn once (it has jitter) so that the line says what is then slept.
     _backoff: float | None = None
+    interrupt: Interrupt | None = None  # a stop request ends a backoff early, and the retries with it
 
     def get_retry_after(self, response: Any) -> float | None:
         value = super().get_retry_after(response)
@@ -270,7 +280,17 @@ class _CappedRetry(Retry):
         retry = super().new(**kw)
         retry.budget, retry.first_failure = self.budget, self.first_failure
         retry.service, retry.timeout, retry.attempts = self.service, self.timeout, self.attempts
+        retry.interrupt = self.interrupt
         return retry
+
+    def sleep(self, response: Any = None) -> None:
+        if self.interrupt is None:
+            return super().sleep(response)
+        # As urllib3 sleeps (Retry-After, else the backoff), but waking on a stop request.
+        wait = self.get_retry_after(response) if self.respect_retry_after_header and response else None
+        if not self.interrupt.nap(wait or self.get_backoff_time()):
+            raise _StopRetrying
+        return None
 
     def increment(self, *args: Any, **kwargs: Any) -> _CappedRetry:
         now = time.monotonic()
@@ -387,6 +407,11 @@ class ApiSession:
         # and each worker keeps its own keep-alive connection.
         self._local = threading.local()
         self._sessions: list[requests.Session] = []
+        self.interrupt: Interrupt | None = None
+
+    def stop_on(self, interrupt: Interrupt) -> None:
+        """From now on a stop request ends retry backoffs, and once cancelled no request is sent."""
+        self.interrupt = self._retry.interrupt = interrupt
 
     @property
     def _session(self) -> requests.Session:
@@ -478,12 +503,16 @@ class ApiSession:
     ) -> Any:
         if not path.startswith("/"):
             raise ValueError(f"path must start with '/': {path!r}")
+        if self.interrupt is not None and self.interrupt.cancelled:
+            raise self.error(Interrupted, method, path, "not sent: the run is stopping")
         request = self._prepare(method, path, params, body)
         with self._lock:
             self._requests[f"{method} {path}"] += 1
         started = time.monotonic()
         try:
             resp, content = self._exchange(request)
+        except _StopRetrying:
+            raise self.error(Interrupted, method, path, "not retried: the run is stopping") from None
         except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError) as exc:
             reason = _describe_transport(exc, self.timeout)
             # `from None`: the wrapped urllib3 frames hold the request headers, which must not reach a

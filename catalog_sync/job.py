@@ -20,7 +20,9 @@ from catalog_sync import __version__, logs, plan_config
 from catalog_sync.apply import ActionResult, ApplyContext, Outcome, apply_plan, planned_results
 from catalog_sync.catalog import BackstageClient
 from catalog_sync.config import Config
-from catalog_sync.http import ApiError
+from catalog_sync.http import ApiError, ApiSession, Interrupted
+from catalog_sync.interrupt import Interrupt, during_run, exit_code_of
+from catalog_sync.interrupt import current as current_interrupt
 from catalog_sync.litellm import LiteLLMClient
 from catalog_sync.logs import redact
 from catalog_sync.metrics import publish as publish_metrics
@@ -94,6 +96,7 @@ def clients_for(config: Config) -> tuple[BackstageClient, LiteLLMClient]:
     return backstage, litellm
 
 
+@during_run
 def run_job(
     config: Config,
     config_path: str,
@@ -106,6 +109,7 @@ def run_job(
 ) -> JobResult:
     run, clock = _start("run" if apply else "plan", not apply, config, config_path)
     backstage, litellm = clients_for(config)
+    interrupt = _interruptible(backstage.session, litellm.session)
     progress = ProgressReporter(logs.terminal())
     plan: Plan | None = None
     results: list[ActionResult] = []
@@ -138,31 +142,39 @@ def run_job(
         trips = _check_guards(plan, config, force)
         if plan_out is not None:
             _save_plan(plan_out, plan, run, config, teams)
-        if apply and (force or not trips):
+        if apply and (force or not trips) and not interrupt.stop_requested:
             context = ApplyContext(
-                config.managed_teams(), teams, config.adopt_unmanaged, concurrency=config.concurrency
+                config.managed_teams(),
+                teams,
+                config.adopt_unmanaged,
+                concurrency=config.concurrency,
+                interrupt=interrupt,
             )
             applying = time.monotonic()
             results = _apply(plan, litellm, context, progress)
             run.timings["apply_seconds"] = round(time.monotonic() - applying, 3)
         else:
             results = planned_results(plan)
-            if apply:  # a guard tripped: nothing at all is applied
+            if apply and trips and not force:  # a guard tripped: nothing at all is applied
                 results = [
                     replace(r, outcome=Outcome.blocked_by_guard) if r.outcome is Outcome.planned else r
                     for r in results
                 ]
+    except Interrupted:
+        pass  # a read not sent because a signal came: reported below
     except ApiError as exc:
         error = redact(str(exc))
         log.error("run_failed", error=error)
     finally:
         progress.close()
         collector.end()
+    results = _stopped(run, interrupt, results, apply)
     pending = detailed_exitcode and not apply and plan is not None and plan.has_changes
     run.requests = {"backstage": dict(backstage.session.requests), "litellm": dict(litellm.session.requests)}
     return _finish(run, clock, config, report_dir, plan, results, error, trips, force, pending, budgets)
 
 
+@during_run
 def apply_saved_plan(
     config: Config,
     config_path: str,
@@ -185,6 +197,7 @@ def apply_saved_plan(
         log.warning("config_differs_from_plan", differences=differences, forced=True)
     run, clock = _start("apply", False, config, config_path)
     _, litellm = clients_for(config)
+    interrupt = _interruptible(litellm.session)
     progress = ProgressReporter(logs.terminal())
     plan = saved.plan
     results: list[ActionResult] = planned_results(plan)
@@ -205,18 +218,25 @@ def apply_saved_plan(
             log.error("plan_stale", stale=len(stale))
         else:
             trips = _check_guards(plan, config, force)
-            if force or not trips:
+            if (force or not trips) and not interrupt.stop_requested:
                 context = ApplyContext(
-                    saved.managed_teams, saved.existing_teams, saved.adopt_unmanaged, config.concurrency
+                    saved.managed_teams,
+                    saved.existing_teams,
+                    saved.adopt_unmanaged,
+                    config.concurrency,
+                    interrupt=interrupt,
                 )
                 results = _apply(plan, litellm, context, progress)
-            else:
+            elif trips and not force:
                 results = [replace(r, outcome=Outcome.blocked_by_guard) for r in results]
+    except Interrupted:
+        pass  # a read not sent because a signal came: reported below
     except ApiError as exc:
         error = redact(str(exc))
         log.error("run_failed", error=error)
     finally:
         progress.close()
+    results = _stopped(run, interrupt, results, True)
     run.requests = {"litellm": dict(litellm.session.requests)}
     return _finish(run, clock, config, report_dir, plan, results, error, trips, force, False)
 
@@ -302,9 +322,33 @@ def _check_guards(plan: Plan, config: Config, force: bool) -> tuple[GuardTrip, .
     return trips
 
 
+def _interruptible(*sessions: ApiSession) -> Interrupt:
+    """The run's stop request (SIGTERM, Ctrl-C), which the sessions heed: see catalog_sync.interrupt."""
+    interrupt = current_interrupt()
+    for session in sessions:
+        session.stop_on(interrupt)
+    return interrupt
+
+
+def _stopped(
+    run: RunInfo, interrupt: Interrupt, results: list[ActionResult], applying: bool
+) -> list[ActionResult]:
+    """After a signal: the run is reported as interrupted, and what a run was to apply but never began is
+    `not_started`."""
+    if interrupt.signum is None:
+        return results
+    run.interrupted_by = interrupt.name
+    if not applying:
+        return results
+    return [replace(r, outcome=Outcome.not_started) if r.outcome is Outcome.planned else r for r in results]
+
+
 def _apply(
     plan: Plan, litellm: LiteLLMClient, context: ApplyContext, progress: Progress
 ) -> list[ActionResult]:
+    interrupt = context.interrupt
+    if interrupt is not None:
+        interrupt.applying = True  # from now on a first signal lets the writes in flight finish
     total = len(plan.actions)
     done = iter(range(1, total + 1))  # shared by the workers: range_iterator.__next__ is atomic in C
     return apply_plan(plan, litellm, context, lambda _: progress("actions", next(done), total))
@@ -345,7 +389,10 @@ def _finish(
     budgets: Sequence[Budget] = (),
 ) -> JobResult:
     failed = any(r.outcome is Outcome.failed for r in results)
-    if error is not None or failed:
+    if run.interrupted_by is not None:
+        exit_code = exit_code_of(run.interrupted_by)
+        log.warning("interrupted", signal=run.interrupted_by, exit_code=exit_code)
+    elif error is not None or failed:
         exit_code = EXIT_FAILURE
     elif trips and not force:
         exit_code = EXIT_GUARD
@@ -370,7 +417,8 @@ def _finish(
             _not_written(report, f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": ")),
         )
         log.error("report_not_written", problem=unwritten)
-        exit_code = run.exit_code = report["run"]["exit_code"] = EXIT_FAILURE
+        if run.interrupted_by is None:
+            exit_code = run.exit_code = report["run"]["exit_code"] = EXIT_FAILURE
         summary = "\n".join([summary, *_failure_lines(report)])
     if not run.dry_run:
         publish_metrics(config.metrics, report, time.time())

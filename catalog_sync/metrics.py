@@ -63,6 +63,9 @@ def registry_for(report: Mapping[str, Any], now: float, last_success: float | No
     gauge("guard_tripped", "1 if a safety guard stopped the last run").set(
         1 if report.get("guards", {}).get("tripped") else 0
     )
+    gauge("interrupted", "1 if the last run was stopped by SIGTERM or SIGINT before it ended").set(
+        1 if run.get("interrupted_by") else 0
+    )
     gauge("deprovision_withheld", "1 if deprovisioning was withheld for incomplete data").set(
         1 if run.get("deprovision_withheld") else 0
     )

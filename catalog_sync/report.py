@@ -51,6 +51,7 @@ class RunInfo:
     exit_code: int | None = None
     requests: dict[str, dict[str, int]] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)  # read_seconds, plan_seconds, apply_seconds
+    interrupted_by: str | None = None  # SIGTERM or SIGINT: the run was stopped before it ended
 
 
 _T = TypeVar("_T")
@@ -227,6 +228,9 @@ def build_report(
         }
     counts["applied"] = sum(1 for r in results if r.outcome is Outcome.applied)
     counts["failed"] = sum(1 for r in results if r.outcome is Outcome.failed)
+    if run.interrupted_by:
+        for stopped in (Outcome.not_started, Outcome.interrupted):
+            counts[stopped.value] = sum(1 for r in results if r.outcome is stopped)
     conflicts = [
         {"code": c.code, "user_id": c.user_id, "entity_ref": c.entity_ref, "message": c.message}
         for c in (plan.conflicts if plan else ())
@@ -257,8 +261,11 @@ def build_report(
             "litellm_url": public_url(run.litellm_url),
             "deprovision_mode": plan.deprovision_mode if plan else None,
             "deprovision_withheld": plan.deprovision_withheld if plan else None,
+            "interrupted_by": run.interrupted_by,
         },
-        "result": result_label(plan, results, error, bool(trips) and not forced),
+        "result": "interrupted"
+        if run.interrupted_by
+        else result_label(plan, results, error, bool(trips) and not forced),
         "guards": {
             "tripped": [
                 {"guard": t.guard, "limit": t.limit, "planned": t.planned, "message": t.message}
@@ -379,6 +386,8 @@ def render_markdown(
         "warnings",
         "applied",
         "failed",
+        "not_started",
+        "interrupted",
     ):
         if key in counts:
             lines.append(f"| {key.replace('_', ' ')} | {counts[key]} |")
@@ -456,6 +465,11 @@ def render_terminal(report: Mapping[str, Any]) -> str:
         parts.insert(0, "nothing applied")
     elif not report["run"]["dry_run"]:
         parts += [f"{c['applied']} applied", f"{c['failed']} failed"]
+    if report["run"].get("interrupted_by"):
+        head += f" by {report['run']['interrupted_by']}"
+        parts.append(f"{c.get('not_started', 0)} not started")
+        if c.get("interrupted"):
+            parts.append(f"{c['interrupted']} interrupted in flight")
     return f"{head}: " + ", ".join(parts)
 
 

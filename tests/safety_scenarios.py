@@ -6,7 +6,10 @@ import json
 import signal
 import stat
 import time
+from collections import Counter
 from typing import Any
+
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.envs import Env, group_doc, user_doc
 from tests.scenarios import DEFAULTS, ROLES, org, setup
@@ -277,6 +280,73 @@ def credentials_in_urls_are_never_shown(env: Env) -> None:
         assert URL_PASSWORD not in text, "the password in a URL was shown"
 
 
+# --- SIGTERM / Ctrl-C --------------------------------------------------------------------------------
+
+
+def signal_when(env: Env, args: list[str], ready: Any, signum: int, timeout: float = 120) -> tuple[int, str]:
+    """Starts the CLI, sends `signum` once `ready()`, and returns its exit code and output."""
+    out = env.work / f"bg-{len(list(env.work.glob('bg-*.out')))}.out"
+    proc = env.start_cli(*args)
+    deadline = time.monotonic() + timeout
+    while not ready(out):
+        assert proc.poll() is None, "the run ended before it could be signalled:\n" + out.read_text()
+        assert time.monotonic() < deadline, "the run made no progress"
+        time.sleep(0.02)
+    proc.send_signal(signum)
+    code = proc.wait(timeout=60)
+    return code, out.read_text()
+
+
+def people_in_litellm(env: Env) -> int:
+    return sum(u.startswith("p") for u in env.all_users())
+
+
+def interrupted_report(env: Env, signum: int) -> dict[str, Any]:
+    report: dict[str, Any] = json.loads((env.work / "reports" / "latest.json").read_text())
+    assert report["result"] == "interrupted", report["result"]
+    assert report["run"]["interrupted_by"] == signal.Signals(signum).name
+    assert report["run"]["exit_code"] == 128 + signum
+    return report
+
+
+def a_signal_mid_apply_stops_cleanly_and_the_next_run_converges(
+    env: Env, signum: int = signal.SIGTERM
+) -> None:
+    """SIGTERM (a Kubernetes deadline) part-way through the writes: the writes in flight finish, no new one
+    starts, the report and the metrics say what was applied and what not, exit 143; the next run converges."""
+    slow = getattr(env, "slow_writes", None)
+    n = 40 if slow else 150  # the real LiteLLM takes ~25 ms a write
+    env.set_catalog(_big_org(n))
+    prom = env.work / "metrics" / "catalog_sync.prom"
+    roles = [{"group": "engineering", "max_budget": 50}]
+    cfg = env.config(defaults=DEFAULTS, roles=roles, concurrency=2, metrics={"textfile": str(prom)})
+    if slow:
+        slow(0.1)
+    code, output = signal_when(env, ["run", "-c", str(cfg)], lambda _: people_in_litellm(env) >= 5, signum)
+    if slow:
+        slow(0)
+    assert code == 128 + signum, output
+    assert f"run: interrupted by {signal.Signals(signum).name}: {n} to create" in output
+    assert "Traceback" not in output
+    report = interrupted_report(env, signum)
+    outcomes = Counter(a["outcome"] for a in report["actions"])
+    assert set(outcomes) <= {"applied", "not_started"} and outcomes["not_started"] > 0, outcomes
+    counts = report["counts"]
+    assert counts["applied"] == outcomes["applied"] >= 5 and counts["not_started"] == outcomes["not_started"]
+    users = env.all_users()
+    for action in report["actions"]:
+        assert (action["user_id"] in users) is (action["outcome"] == "applied"), action
+    families = {f.name: f for f in text_string_to_metric_families(prom.read_text())}
+    assert families["catalog_sync_interrupted"].samples[0].value == 1
+    assert families["catalog_sync_last_run_exit_code"].samples[0].value == 128 + signum
+    by_outcome = {s.labels["outcome"]: s.value for s in families["catalog_sync_actions"].samples}
+    assert by_outcome == {"applied": outcomes["applied"], "not_started": outcomes["not_started"]}
+    rerun = env.cli("run", "-c", str(cfg))
+    assert rerun.code == 0 and rerun.report["counts"]["create"] == outcomes["not_started"], rerun.stdout
+    assert people_in_litellm(env) == n
+    assert env.cli("plan", "-c", str(cfg), "--detailed-exitcode").code == 0
+
+
 SAFETY_SCENARIOS = [
     block_is_reversible_and_a_returning_person_is_restored,
     delete_mode_deletes_the_user_and_its_keys,
@@ -287,4 +357,5 @@ SAFETY_SCENARIOS = [
     killed_runs_converge_on_the_next_run,
     a_misspelt_role_group_stops_the_run_unless_optional_or_forced,
     credentials_in_urls_are_never_shown,
+    a_signal_mid_apply_stops_cleanly_and_the_next_run_converges,
 ]

@@ -4,7 +4,8 @@ from dataclasses import replace
 from typing import Any
 
 from catalog_sync.apply import ApplyContext, Outcome, apply_plan
-from catalog_sync.http import ApiError
+from catalog_sync.http import ApiError, Interrupted
+from catalog_sync.interrupt import Interrupt
 from catalog_sync.model import MARKER_KEY, LiteLLMUser
 from catalog_sync.plan import build_plan
 from tests.factories import catalog, config, litellm, user
@@ -178,3 +179,29 @@ def test_concurrent_apply_keeps_plan_order_records_every_outcome_and_surfaces_bu
     fake.create_user = broken  # type: ignore[method-assign]
     with pytest.raises(KeyError):
         apply_plan(plan, fake, replace(CTX, concurrency=4))
+
+
+def test_a_stop_request_starts_no_new_action_and_accounts_for_every_one() -> None:
+    """After the stop (here: when the third result comes back) nothing new begins; each action is applied,
+    or not_started, in plan order; an action whose step was refused as the run stopped is interrupted."""
+    fake = FakeLiteLLM()
+    names = [f"u{i:02d}" for i in range(30)]
+    plan = plan_for(names)
+    interrupt = Interrupt()
+    fake.fail["create:u01"] = Interrupted(
+        "litellm", "POST", "/user/new", None, "not sent: the run is stopping"
+    )
+
+    def on_result(result: Any) -> None:
+        if sum(c[0] == "create" for c in fake.calls) >= 3:
+            interrupt.stop_requested = True
+
+    results = apply_plan(plan, fake, replace(CTX, concurrency=2, interrupt=interrupt), on_result)
+    assert [r.action.user_id for r in results] == [a.user_id for a in plan.actions]
+    outcomes = [r.outcome for r in results]
+    assert outcomes[1] is Outcome.interrupted and "not sent" in (results[1].error or "")
+    assert set(outcomes) == {Outcome.applied, Outcome.interrupted, Outcome.not_started}
+    created = {c[1]["user_id"] for c in fake.calls if c[0] == "create"}
+    assert {r.action.user_id for r in results if r.outcome is Outcome.applied} == created - {"u01"}
+    assert len(created) <= 3 + 2  # the workers finish what they hold, nothing more begins
+    assert not any(r.action.user_id in created for r in results if r.outcome is Outcome.not_started)
