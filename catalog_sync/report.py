@@ -319,7 +319,12 @@ def _change_line(entry: Mapping[str, Any]) -> str:
         role = entry["role"]
         parts = [f"role {role}"]
     outcome = entry["outcome"]
-    mark = {"failed": " **FAILED**", "conflict": " **CONFLICT**"}.get(outcome, "")
+    mark = {
+        "failed": " **FAILED**",
+        "conflict": " **CONFLICT**",
+        "interrupted": " **INTERRUPTED**",
+        "not_started": " (not started)",
+    }.get(outcome, "")
     line = f"- **{entry['action']}** `{entry['user_id']}`{mark}: " + "; ".join(parts)
     if entry.get("error"):
         line += f" — {entry['error']}"
