@@ -204,6 +204,8 @@ def _in_parallel(
         pool.shutdown(wait=True)
     elif not _settle(gate, submitted, interrupt):
         pool.shutdown(wait=False, cancel_futures=True)
+        if crashed:
+            raise crashed[0]
         return _cut_short(actions, out, gate, interrupt)
     else:
         pool.shutdown(wait=True)  # every task has ended: this only collects the idle threads
