@@ -24,7 +24,7 @@ from catalog_sync.logs import configure, redact, register_secrets, terminal
 from catalog_sync.plan import role_warnings
 from catalog_sync.plan_config import PlanConfigMismatch
 from catalog_sync.planfile import PlanFileError
-from catalog_sync.urls import url_secrets
+from catalog_sync.urls import public_url, url_secrets
 from catalog_sync.words import plural
 
 log = structlog.get_logger("catalog_sync.cli")
@@ -68,7 +68,8 @@ _LOG_SETTINGS = "catalog_sync.log_settings"
 
 
 def _lock_path(config: Config) -> Path:
-    return config.lock_file or default_lock_path(str(config.litellm.base_url))
+    # One lock per LiteLLM, whatever credentials its URL carries.
+    return config.lock_file or default_lock_path(public_url(str(config.litellm.base_url)))
 
 
 def _fail(message: str, code: int) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import trustme
 
-from catalog_sync.lock import run_lock
+from catalog_sync.lock import default_lock_path, run_lock
 from catalog_sync.sim import SimServer
 from tests.envs import CliResult, SimEnv, group_doc, user_doc
 
@@ -226,6 +226,22 @@ def test_wait_for_lock_waits_then_applies(sim_env: SimEnv, tmp_path: Path) -> No
     thread.join()
     assert result.code == 0 and time.monotonic() - started >= 1.0
     assert len(ours(sim_env)) == 1
+
+
+def test_credentials_in_the_litellm_url_do_not_make_a_second_lock(sim_env: SimEnv) -> None:
+    """The default lock is one per LiteLLM whatever user info its URL carries: a run through the same proxy
+    with credentials in the URL waits for (here: is refused by) a run without."""
+    sim_env.set_catalog(org(1))
+    lock = default_lock_path(sim_env.litellm_url + "/")
+    url = sim_env.litellm_url.replace("://", "://admin:Pw-lock-0123@")
+    cfg = sim_env.config(litellm={"base_url": url, "master_key": "${TEST_LITELLM_KEY}"})
+    try:
+        with run_lock(lock):
+            result = sim_env.cli("run", "-c", str(cfg))
+    finally:
+        lock.unlink(missing_ok=True)
+    assert result.code == 1 and "holds the lock" in result.stderr
+    assert ours(sim_env) == {}
 
 
 # --- hostile and odd entities --------------------------------------------------------------------
