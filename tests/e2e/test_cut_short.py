@@ -156,3 +156,20 @@ def test_a_retry_backoff_wakes_on_the_signal(sim_env: SimEnv) -> None:
     [waiting] = [a for a in report["actions"] if a["outcome"] == "interrupted"]
     assert "not retried: the run is stopping" in waiting["error"]
     assert report["run"]["duration_seconds"] < 9
+
+
+def test_applying_a_saved_plan_stops_cleanly_on_sigterm_too(sim_env: SimEnv) -> None:
+    sim_env.set_catalog(_people(30))
+    cfg = sim_env.config(concurrency=2)
+    plan_file = sim_env.work / "plan.json"
+    assert sim_env.cli("plan", "-c", str(cfg), "--out", str(plan_file)).code == 0
+    sim_env.slow_writes(0.1)
+    args = ["apply", str(plan_file), "-c", str(cfg)]
+    code, output = signal_when(sim_env, args, lambda _: people_in_litellm(sim_env) >= 3, signal.SIGTERM)
+    assert code == 143, output
+    report = interrupted_report(sim_env, signal.SIGTERM)
+    outcomes = Counter(a["outcome"] for a in report["actions"])
+    assert outcomes["applied"] == people_in_litellm(sim_env) >= 3 and outcomes["not_started"] > 0
+    sim_env.slow_writes(0)
+    assert sim_env.cli("run", "-c", str(cfg)).code == 0
+    assert people_in_litellm(sim_env) == 30
