@@ -404,26 +404,26 @@ def _finish(
     run.duration_seconds = round(time.monotonic() - clock, 3)
     run.exit_code = exit_code
     report = build_report(run, plan, results, error, guards=(trips, force), budgets=budgets)
+    paths, unwritten = _write(report, report_dir or config.report.dir, config)
     summary = render_terminal(report)
-    try:
-        paths = write_report(
-            report, report_dir or config.report.dir, config.report.formats, keep=config.report.keep
-        )
-        unwritten = None
-    except OSError as exc:
-        # What was applied must still reach the terminal and the metrics: the report was to say it.
-        paths, unwritten = (
-            [],
-            _not_written(report, f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": ")),
-        )
-        log.error("report_not_written", problem=unwritten)
+    if unwritten is not None:  # what was applied must still reach the terminal and the metrics
+        summary = "\n".join([summary, *_failure_lines(report)])
         if run.interrupted_by is None:
             exit_code = run.exit_code = report["run"]["exit_code"] = EXIT_FAILURE
-        summary = "\n".join([summary, *_failure_lines(report)])
     if not run.dry_run:
         publish_metrics(config.metrics, report, time.time())
     structlog.contextvars.unbind_contextvars("run_id")
     return JobResult(exit_code, report, paths, plan, summary, unwritten)
+
+
+def _write(report: dict[str, Any], directory: Path, config: Config) -> tuple[list[Path], str | None]:
+    """The report's paths, or why it could not be written, saying what was applied."""
+    try:
+        return write_report(report, directory, config.report.formats, keep=config.report.keep), None
+    except OSError as exc:
+        problem = _not_written(report, f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "))
+        log.error("report_not_written", problem=problem)
+        return [], problem
 
 
 def _not_written(report: dict[str, Any], reason: str) -> str:
