@@ -234,7 +234,8 @@ def test_credentials_in_the_litellm_url_do_not_make_a_second_lock(sim_env: SimEn
     sim_env.set_catalog(org(1))
     lock = default_lock_path(sim_env.litellm_url + "/")
     url = sim_env.litellm_url.replace("://", "://admin:Pw-lock-0123@")
-    cfg = sim_env.config(litellm={"base_url": url, "master_key": "${TEST_LITELLM_KEY}"})
+    litellm = {"base_url": url, "master_key": "${TEST_LITELLM_KEY}"}
+    cfg = sim_env.config(litellm=litellm, lock_file=None)  # the default lock, named after the URL
     try:
         with run_lock(lock):
             result = sim_env.cli("run", "-c", str(cfg))
