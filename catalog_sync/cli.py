@@ -23,6 +23,7 @@ from catalog_sync.lock import LockHeld, default_lock_path, run_lock
 from catalog_sync.logs import configure, redact, register_secrets, terminal
 from catalog_sync.plan import role_warnings
 from catalog_sync.plan_config import PlanConfigMismatch
+from catalog_sync.plan_view import Selection, plan_lines
 from catalog_sync.planfile import PlanFileError
 from catalog_sync.urls import public_url, url_secrets
 from catalog_sync.words import plural
@@ -65,6 +66,21 @@ WAIT_OPTION = click.option(
 LOG_FORMATS = click.Choice(["auto", "console", "json"])
 LOG_LEVELS = click.Choice(["debug", "info", "warning", "error"])
 _LOG_SETTINGS = "catalog_sync.log_settings"
+USER_OPTION = click.option(
+    "--user",
+    "users",
+    multiple=True,
+    metavar="ID",
+    help="Only this person (user id, entity ref or name; a shell glob such as '*@example.com' or 'bob*'; "
+    "repeatable), and why they get what they get. The report stays complete.",
+)
+JSON_OPTION = click.option(
+    "--json", "as_json", is_flag=True, help="Write the plan as JSON to stdout (and nothing else there)."
+)
+
+
+def _selection(users: tuple[str, ...]) -> Selection | None:
+    return Selection(users) if users else None
 
 
 def _lock_path(config: Config) -> Path:
@@ -107,11 +123,20 @@ def _warn_about_roles(result: JobResult) -> None:
         click.echo(f"warning: {redact(line)}", err=True)
 
 
-def _finish(result: JobResult, stdout_taken: bool = False) -> None:
-    """The summary and report paths (on stderr when stdout carries the plan), then `run_finished`: the
+def _finish(
+    result: JobResult, select: Selection | None = None, as_json: bool = False, stdout_taken: bool = False
+) -> None:
+    """The summary, each person's changes and the report paths; with `--json` or `--out -` (stdout
+    carries the plan) only the plan on stdout, the summary and paths on stderr. Then `run_finished`: the
     last line on stderr."""
     _warn_about_roles(result)
+    stdout_taken = stdout_taken or as_json
+    if as_json and result.plan_json is not None:
+        click.echo(result.plan_json)
     click.echo(result.summary, err=stdout_taken)
+    if not stdout_taken and result.plan is not None and result.report.get("error") is None:
+        for line in plan_lines(result.results, result.plan, select=select, explanations=result.explanations):
+            click.echo(line)
     for path in result.paths:
         click.echo(f"report: {path}", err=stdout_taken)
     if result.report_error is not None:
@@ -158,9 +183,21 @@ def main(ctx: click.Context, log_format: str, log_level: str) -> None:
     help="Save the plan here, for review and `catalog-sync apply`; `-` writes it to stdout (and the "
     "summary to stderr).",
 )
-def plan(config_path: Path, report_dir: Path | None, detailed_exitcode: bool, plan_out: Path | None) -> None:
-    """Read both sides, plan, write the report; change nothing."""
+@USER_OPTION
+@JSON_OPTION
+def plan(
+    config_path: Path,
+    report_dir: Path | None,
+    detailed_exitcode: bool,
+    plan_out: Path | None,
+    users: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Read both sides, plan, write the report; change nothing. Prints each person's changes."""
+    if as_json and str(plan_out) == "-":
+        raise click.UsageError("--json and --out - both write the plan to stdout: use one of them")
     config = _load(config_path)
+    select = _selection(users)
     _finish(
         _guarded(
             lambda: run_job(
@@ -170,8 +207,12 @@ def plan(config_path: Path, report_dir: Path | None, detailed_exitcode: bool, pl
                 detailed_exitcode=detailed_exitcode,
                 report_dir=report_dir,
                 plan_out=plan_out,
+                select=select,
+                want_json=as_json,
             )
         ),
+        select,
+        as_json,
         stdout_taken=str(plan_out) == "-",
     )
 
@@ -205,19 +246,50 @@ def apply_cmd(
 @click.option("--dry-run", is_flag=True, help="Plan only: the same as `plan`.")
 @FORCE_OPTION
 @WAIT_OPTION
+@USER_OPTION
 def run(
-    config_path: Path, report_dir: Path | None, dry_run: bool, force: bool, wait_for_lock: float | None
+    config_path: Path,
+    report_dir: Path | None,
+    dry_run: bool,
+    force: bool,
+    wait_for_lock: float | None,
+    users: tuple[str, ...],
 ) -> None:
-    """Plan and apply: create, update and deprovision LiteLLM users."""
+    """Plan and apply: create, update and deprovision LiteLLM users. Prints each person's changes."""
     config = _load(config_path)
+    select = _selection(users)
     if dry_run:
-        _finish(_guarded(lambda: run_job(config, str(config_path), apply=False, report_dir=report_dir)))
+        _finish(
+            _guarded(
+                lambda: run_job(config, str(config_path), apply=False, report_dir=report_dir, select=select)
+            ),
+            select,
+        )
 
     def locked() -> JobResult:
         with run_lock(_lock_path(config), wait=wait_for_lock):
-            return run_job(config, str(config_path), apply=True, report_dir=report_dir, force=force)
+            return run_job(
+                config, str(config_path), apply=True, report_dir=report_dir, force=force, select=select
+            )
 
-    _finish(_guarded(locked))
+    _finish(_guarded(locked), select)
+
+
+@main.command()
+@click.argument("plan_file", type=click.Path(dir_okay=False, path_type=Path))
+@USER_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Write the saved plan as JSON to stdout.")
+def show(plan_file: Path, users: tuple[str, ...], as_json: bool) -> None:
+    """Print a plan saved by `plan --out`, per person, without a config or a server."""
+    from catalog_sync.show import show_plan
+
+    try:
+        plan_file.open("rb").close()
+    except OSError as exc:  # as `apply`: a plan file that cannot be read is a usage error
+        _fail(f"{plan_file}: cannot read the plan: {exc.strerror or exc}", EXIT_USAGE)
+
+    for line in _guarded(lambda: show_plan(plan_file, _selection(users), as_json)):
+        click.echo(line)
 
 
 @main.command()

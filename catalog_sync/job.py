@@ -7,9 +7,9 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -29,9 +29,11 @@ from catalog_sync.metrics import publish as publish_metrics
 from catalog_sync.model import CatalogSnapshot, LiteLLMSnapshot
 from catalog_sync.plan import GuardTrip, Plan, build_plan, check_guards
 from catalog_sync.plan_config import grants_of
+from catalog_sync.plan_view import Selection, json_extra, selected_plan
 from catalog_sync.planfile import dump_plan, load_plan, save_plan_file, stale_actions
 from catalog_sync.progress import Progress, ProgressReporter
 from catalog_sync.report import Budget, RunInfo, budgets_of, build_report, render_terminal, write_report
+from catalog_sync.roles import Explanation, explain_people
 from catalog_sync.urls import public_url
 
 log = structlog.get_logger("catalog_sync.job")
@@ -51,6 +53,10 @@ class JobResult:
     plan: Plan | None
     summary: str
     report_error: str | None = None  # the report could not be written: what was done, and why
+    results: list[ActionResult] = field(default_factory=list)
+    # Why people have their roles: those `--user` picked, and every action's person when a plan is saved.
+    explanations: Mapping[str, Explanation] = field(default_factory=dict)
+    plan_json: str | None = None  # `plan --json`: the plan as a saved plan, for stdout
 
 
 def _now() -> datetime:
@@ -106,6 +112,8 @@ def run_job(
     report_dir: Path | None = None,
     force: bool = False,
     plan_out: Path | None = None,
+    select: Selection | None = None,
+    want_json: bool = False,
 ) -> JobResult:
     run, clock = _start("run" if apply else "plan", not apply, config, config_path)
     backstage, litellm = clients_for(config)
@@ -116,6 +124,8 @@ def run_job(
     error: str | None = None
     trips: tuple[GuardTrip, ...] = ()
     budgets: list[Budget] = []
+    explanations: dict[str, Explanation] = {}
+    plan_json: str | None = None
     collector = _CollectorPaused()
     try:
         log.info("reading", backstage=run.backstage_url, litellm=run.litellm_url)
@@ -127,6 +137,8 @@ def run_job(
         run.timings["read_seconds"] = round(time.monotonic() - clock, 3)
         plan = build_plan(catalog, users, config)
         run.timings["plan_seconds"] = round(time.monotonic() - clock - run.timings["read_seconds"], 3)
+        if select is not None or plan_out is not None or want_json:
+            explanations = _explain(catalog, config, plan, select)
         collector.resume()
         # The plan holds what the rest needs: let the snapshots go (100,000 people are worth ~200 MB).
         budgets, teams = budgets_of(users.users.values()), users.teams
@@ -141,7 +153,10 @@ def run_job(
         )
         trips = _check_guards(plan, config, force)
         if plan_out is not None:
-            _save_plan(plan_out, plan, run, config, teams)
+            _save_plan(plan_out, plan, _plan_text(plan, run, config, teams, explanations))
+        if want_json:
+            shown = selected_plan(plan, select)
+            plan_json = _plan_text(shown, run, config, teams, explanations, json_extra(shown))
         if apply and (force or not trips) and not interrupt.stop_requested:
             context = ApplyContext(
                 config.managed_teams(),
@@ -171,7 +186,9 @@ def run_job(
     results = _stopped(run, interrupt, results, apply)
     pending = detailed_exitcode and not apply and plan is not None and plan.has_changes
     run.requests = {"backstage": dict(backstage.session.requests), "litellm": dict(litellm.session.requests)}
-    return _finish(run, clock, config, report_dir, plan, results, error, trips, force, pending, budgets)
+    job = _finish(run, clock, config, report_dir, plan, results, error, trips, force, pending, budgets)
+    job.explanations, job.plan_json = explanations, plan_json
+    return job
 
 
 @during_run
@@ -354,8 +371,25 @@ def _apply(
     return apply_plan(plan, litellm, context, lambda _: progress("actions", next(done), total))
 
 
-def _save_plan(path: Path, plan: Plan, run: RunInfo, config: Config, teams: frozenset[str] | None) -> None:
-    text = dump_plan(
+def _explain(
+    catalog: CatalogSnapshot, config: Config, plan: Plan, select: Selection | None
+) -> dict[str, Explanation]:
+    """Why people have their roles: `--user`'s people, and every action's (kept in saved plans for `show`)."""
+    acting = {a.user_id for a in plan.actions}
+    return explain_people(
+        catalog, config, lambda uid, ref: uid in acting or (select is not None and select.matches(uid, ref))
+    )
+
+
+def _plan_text(
+    plan: Plan,
+    run: RunInfo,
+    config: Config,
+    teams: frozenset[str] | None,
+    explanations: Mapping[str, Explanation],
+    extra: Mapping[str, Any] | None = None,
+) -> str:
+    return dump_plan(
         plan,
         created_at=datetime.fromisoformat(run.started_at),
         litellm_url=run.litellm_url,
@@ -365,7 +399,14 @@ def _save_plan(path: Path, plan: Plan, run: RunInfo, config: Config, teams: froz
         existing_teams=teams,
         adopt_unmanaged=config.adopt_unmanaged,
         grants=grants_of(config),
+        explanations={a.user_id: explanations[a.user_id] for a in plan.actions if a.user_id in explanations}
+        if extra is None
+        else {u: e for u, e in explanations.items() if u in plan.desired},
+        extra=extra,
     )
+
+
+def _save_plan(path: Path, plan: Plan, text: str) -> None:
     if str(path) == "-":  # `--out -`: the plan is all that goes to stdout
         sys.stdout.write(text + "\n")
         sys.stdout.flush()
@@ -413,7 +454,7 @@ def _finish(
     if not run.dry_run:
         publish_metrics(config.metrics, report, time.time())
     structlog.contextvars.unbind_contextvars("run_id")
-    return JobResult(exit_code, report, paths, plan, summary, unwritten)
+    return JobResult(exit_code, report, paths, plan, summary, unwritten, results)
 
 
 def _write(report: dict[str, Any], directory: Path, config: Config) -> tuple[list[Path], str | None]:

@@ -12,7 +12,7 @@ import math
 import os
 import tempfile
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ from catalog_sync.plan import (
     blocked_record,
     current_models,
 )
-from catalog_sync.roles import DesiredUser, RoleCheck
+from catalog_sync.roles import DesiredUser, Explanation, RoleCheck
 from catalog_sync.urls import public_url, same_url
 
 PLAN_VERSION = 1
@@ -47,6 +47,8 @@ class SavedPlan:
     adopt_unmanaged: bool
     # The config's defaults and roles when the plan was made (plan_config); None in older plans.
     grants: dict[str, Any] | None = None
+    # Why each action's person has their role (for `show --user`); empty in plans saved before it existed.
+    explanations: Mapping[str, Explanation] = field(default_factory=dict)
 
 
 def _jsonable(value: Any) -> Any:
@@ -90,7 +92,10 @@ def dump_plan(
     existing_teams: frozenset[str] | None,
     adopt_unmanaged: bool,
     grants: Mapping[str, Any] | None = None,
+    explanations: Mapping[str, Explanation] | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> str:
+    """The plan as JSON. `extra`: read-only keys for people (`plan --json`), which `apply` ignores."""
     actions = plan.actions
     return json.dumps(
         {
@@ -112,6 +117,8 @@ def dump_plan(
                 a.user_id: _desired_out(plan.desired[a.user_id]) for a in actions if a.user_id in plan.desired
             },
             "grants": grants,
+            **({"explanations": _explanations_out(explanations)} if explanations is not None else {}),
+            **(extra or {}),
         },
         indent=2,
         ensure_ascii=False,
@@ -170,8 +177,48 @@ def _desired_in(d: Mapping[str, Any]) -> DesiredUser:
     )
 
 
+def _explanations_out(explanations: Mapping[str, Explanation]) -> list[dict[str, Any]]:
+    # Grouped: people with the same direct groups share one explanation (thousands per team).
+    people: dict[Explanation, list[str]] = {}
+    for user_id, explanation in sorted(explanations.items()):
+        people.setdefault(explanation, []).append(user_id)
+    return [{"users": ids, **_jsonable(asdict(e))} for e, ids in people.items()]
+
+
+def _explanations_in(rows: Any) -> dict[str, Explanation]:
+    out: dict[str, Explanation] = {}
+    for row in rows or ():
+        explanation = Explanation(
+            direct_groups=tuple(row["direct_groups"]),
+            role_index=row["role_index"],
+            role_group=row["role_group"],
+            path=tuple(row["path"]),
+            tried=tuple(row["tried"]),
+            nested=bool(row.get("nested", True)),
+        )
+        out.update(dict.fromkeys(row["users"], explanation))
+    return out
+
+
 def load_plan(path: Path, *, litellm_url: str, max_age: timedelta, now: datetime) -> SavedPlan:
     """Reads a saved plan and checks that it may be applied here and now."""
+    saved = read_plan(path)
+    if not same_url(saved.litellm_url, litellm_url):
+        raise PlanFileError(
+            f"{path}: made for LiteLLM at {public_url(saved.litellm_url)}, "
+            f"but the config points at {public_url(litellm_url)}"
+        )
+    age = now - saved.created_at
+    if age > max_age:
+        raise PlanFileError(
+            f"{path}: the plan is {_minutes(age)} old, older than the {_minutes(max_age)} allowed "
+            "(max_plan_age_minutes); make a new plan"
+        )
+    return saved
+
+
+def read_plan(path: Path) -> SavedPlan:
+    """Reads a saved plan, whatever its age or proxy (`show`); `load_plan` also checks those."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -205,20 +252,10 @@ def load_plan(path: Path, *, litellm_url: str, max_age: timedelta, now: datetime
             existing_teams=frozenset(existing) if existing is not None else None,
             adopt_unmanaged=bool(data["adopt_unmanaged"]),
             grants=data.get("grants"),
+            explanations=_explanations_in(data.get("explanations")),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise PlanFileError(f"{path}: damaged plan ({type(exc).__name__}: {exc})") from None
-    if not same_url(saved.litellm_url, litellm_url):
-        raise PlanFileError(
-            f"{path}: made for LiteLLM at {public_url(saved.litellm_url)}, "
-            f"but the config points at {public_url(litellm_url)}"
-        )
-    age = now - created
-    if age > max_age:
-        raise PlanFileError(
-            f"{path}: the plan is {_minutes(age)} old, older than the {_minutes(max_age)} allowed "
-            "(max_plan_age_minutes); make a new plan"
-        )
     return saved
 
 

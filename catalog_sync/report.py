@@ -26,6 +26,7 @@ from catalog_sync.apply import ActionResult, Outcome
 from catalog_sync.config import ReportFormat
 from catalog_sync.model import LiteLLMUser, record
 from catalog_sync.plan import ActionKind, FieldChange, GuardTrip, Plan
+from catalog_sync.plan_view import create_words, left_out_count, problems_words, update_words
 from catalog_sync.report_html import problems_first, render_html
 from catalog_sync.urls import public_url
 from catalog_sync.words import plural
@@ -298,26 +299,14 @@ def build_report(
     }
 
 
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, (dict, list)):
-        text = json.dumps(value, sort_keys=True, ensure_ascii=False)
-    else:
-        text = str(value)
-    text = text.replace("|", "\\|").replace("\n", " ")
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
 def _change_line(entry: Mapping[str, Any]) -> str:
-    parts = [
-        f"`{c['field']}` {_fmt(c['before'])} → {_fmt(c['after'])}"
-        for c in entry["changes"]
-        if entry["action"] == "update"
-    ]
+    # In words (plan_view.describe), as on the terminal: a create's role and what it gives, an update's
+    # changed fields; the marker as what changed in it, never as JSON.
     if entry["action"] == "create":
-        role = entry["role"]
-        parts = [f"role {role}"]
+        text = create_words(entry["role"], {c["field"]: c["after"] for c in entry["changes"]})
+    else:
+        changes = ((c["field"], c["before"], c["after"]) for c in entry["changes"])
+        text = update_words(changes, bool(entry.get("adopt")))
     outcome = entry["outcome"]
     mark = {
         "failed": " **FAILED**",
@@ -325,10 +314,22 @@ def _change_line(entry: Mapping[str, Any]) -> str:
         "interrupted": " **INTERRUPTED**",
         "not_started": " (not started)",
     }.get(outcome, "")
-    line = f"- **{entry['action']}** `{entry['user_id']}`{mark}: " + "; ".join(parts)
+    line = f"- **{entry['action']}** `{entry['user_id']}`{mark}: " + text.replace("\n", " ")
     if entry.get("error"):
         line += f" — {entry['error']}"
     return line
+
+
+def _problems(report: Mapping[str, Any]) -> str:
+    """3 conflicts, 1 person left out: the people the run does not cover ("" when none)."""
+    counts = report.get("counts") or {}
+    return problems_words(counts.get("conflicts", 0), left_out_count(report.get("warnings") or ()))
+
+
+def headline(report: Mapping[str, Any]) -> str:
+    """no changes, 3 conflicts, 1 person left out: the result, and the people it does not cover."""
+    problems, result = _problems(report), str(report["result"]).replace("_", " ")
+    return f"{result}, {problems}" if problems else result
 
 
 class MarkdownRoom:
@@ -365,7 +366,7 @@ def render_markdown(
     run = report["run"]
     counts = report["counts"]
     title = "catalog-sync plan" if run["dry_run"] else "catalog-sync run"
-    lines = [f"## {title}: {report['result'].replace('_', ' ')}", ""]
+    lines = [f"## {title}: {headline(report)}", ""]
     lines.append(
         f"Run `{run['run_id']}` at {run['started_at']} (catalog-sync {run['version']}), "
         f"deprovision mode `{run.get('deprovision_mode') or '-'}`."
@@ -458,12 +459,15 @@ def render_terminal(report: Mapping[str, Any]) -> str:
     tripped = [t["guard"] for t in (report.get("guards") or {}).get("tripped", [])]
     if report["result"] == "guard_tripped" and tripped:
         head += f" ({', '.join(tripped)})"
+    problems = _problems(report)
+    if problems:  # conflicts or people left out: in the headline, not only among the counts
+        head = f"{head}, {problems} (see the report)"
     parts = [
         f"{c.get('create', 0)} to create",
         f"{c.get('update', 0)} to update",
         f"{c.get('unchanged', 0)} unchanged",
         f"{c.get('deprovision', 0)} left the catalog",
-        plural(c.get("conflicts", 0), "conflict"),
+        *([] if problems else [plural(c.get("conflicts", 0), "conflict")]),
         plural(c.get("warnings", 0), "warning"),
     ]
     if report["result"] == "guard_tripped" and not report["run"]["dry_run"]:

@@ -10,6 +10,8 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
+from catalog_sync.plan_view import describe
+
 MAX_ROWS = 5_000  # per table: beyond that a browser crawls; the JSON report has everything
 
 _CSS = """
@@ -120,20 +122,24 @@ def _money(value: Any) -> str:
     return "—" if value is None else f"{float(value):,.2f}"
 
 
-def _change_item(c: Mapping[str, Any], with_before: bool) -> str:
-    field, before, after = _text(c["field"]), _text(c["before"]), _text(c["after"])
-    # The line is cut with an ellipsis at 640 px: a long value (metadata) is readable on hover.
-    full = f"{field}: {before} → {after}" if with_before else f"{field}: {after}"
+def _change_item(c: Mapping[str, Any], create: bool, adopt: bool = False) -> str:
+    # In words, as on the terminal and in the Markdown (plan_view.describe): the marker as what changed in
+    # it, an empty model list as "all models", never a JSON blob.
+    words = describe(str(c["field"]), c["before"], c["after"], create=create, adopt=adopt)
+    field, before, after = escape(words.label), words.before, escape(words.after)
+    # The line is cut with an ellipsis at 640 px: a long value is readable on hover.
+    full = escape(str(words))
     title = f' title="{full}"' if len(full) > 80 else ""
-    old = f'<span class="before">{before}</span> → ' if with_before else ""
-    return f'<li{title}><code>{field}</code> {old}<span class="after">{after}</span></li>'
+    old = f'<span class="before">{escape(before)}</span> → ' if before is not None else ""
+    label = f"<code>{field}</code> " if field else ""
+    return f'<li{title}>{label}{old}<span class="after">{after}</span></li>'
 
 
 def _changes(entry: Mapping[str, Any]) -> str:
     # A create has no "before": every field would read "— →".
-    with_before = entry.get("action") != "create"
-    items = [_change_item(c, with_before) for c in entry.get("changes", ())]
-    items += [_change_item(c, True) for c in entry.get("followup", ())]
+    create, adopt = entry.get("action") == "create", bool(entry.get("adopt"))
+    items = [_change_item(c, create, adopt) for c in entry.get("changes", ())]
+    items += [_change_item(c, False) for c in entry.get("followup", ())]
     return f'<ul class="chg">{"".join(items)}</ul>' if items else '<span class="empty">—</span>'
 
 

@@ -6,7 +6,7 @@ Pure functions: catalog data and config in, desired users and warnings out.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -317,3 +317,83 @@ def resolve(catalog: CatalogSnapshot, config: Config) -> Resolution:
     checks = role_checks(config, catalog, match)
     warnings[:0] = role_notices(checks)
     return Resolution(tuple(desired), tuple(unmapped), duplicates, tuple(warnings), checks)
+
+
+# --- Why a person gets what they get (`--user`): pure, separate from the matching above -----------------
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    """Why a person's role is what it is: the role that matched and through which groups, or the defaults.
+
+    Shared by everyone with the same direct groups, so it names no person.
+    """
+
+    direct_groups: tuple[str, ...]  # group refs the person is a direct member of, sorted
+    role_index: int | None  # position in config.roles; None: no role matched, the defaults apply
+    role_group: str | None
+    # Group refs from one of the direct groups up to the role's group (one entry when a direct member).
+    path: tuple[str, ...]
+    tried: tuple[str, ...]  # the role groups before the match (every role's, for the defaults): not reached
+    nested: bool = True  # match_nested_groups, as the plan was made
+
+
+def _path_up(
+    groups: Mapping[str, CatalogGroup], direct: Iterable[str], nested: bool
+) -> dict[str, str | None]:
+    """Every group reachable upwards, each with the group it was reached from (None: a direct group).
+    Breadth first, so each path is a shortest one; sorted, so the same catalog always gives the same path."""
+    came_from: dict[str, str | None] = {ref: None for ref in sorted(direct)}
+    if not nested:
+        return came_from
+    queue = list(came_from)
+    for ref in queue:  # grows while it is walked
+        group = groups.get(ref)
+        for parent in sorted(group.parents) if group is not None else ():
+            if parent not in came_from:
+                came_from[parent] = ref
+                queue.append(parent)
+    return came_from
+
+
+def explain(user: CatalogUser, groups: Mapping[str, CatalogGroup], config: Config) -> Explanation:
+    """The first role (config order) the person reaches through their groups, as RoleMatcher picks it, and
+    the way up to it."""
+    return _explain(user.groups, groups, config)
+
+
+def _explain(direct: frozenset[str], groups: Mapping[str, CatalogGroup], config: Config) -> Explanation:
+    came_from = _path_up(groups, direct, config.match_nested_groups)
+    refs = [role.group_ref for role in config.roles]
+    index = next((i for i, ref in enumerate(refs) if ref in came_from), None)
+    path: list[str] = []
+    step = refs[index] if index is not None else None
+    while step is not None:
+        path.append(step)
+        step = came_from[step]
+    return Explanation(
+        direct_groups=tuple(sorted(direct)),
+        role_index=index,
+        role_group=refs[index] if index is not None else None,
+        path=tuple(reversed(path)),
+        tried=tuple(refs[:index] if index is not None else refs),
+        nested=config.match_nested_groups,
+    )
+
+
+def explain_people(
+    catalog: CatalogSnapshot, config: Config, wanted: Callable[[str, str], bool]
+) -> dict[str, Explanation]:
+    """Explanations of the catalog people `wanted(user_id, entity_ref)` picks, by user id. One per distinct
+    set of direct groups is worked out (a plan saved for 100,000 people explains each of them)."""
+    seen: dict[frozenset[str], Explanation] = {}
+    out: dict[str, Explanation] = {}
+    for user in catalog.users:
+        user_id = user_id_for(user, config)
+        if user_id is None or not wanted(user_id, user.ref):
+            continue
+        hit = seen.get(user.groups)
+        if hit is None:
+            hit = seen[user.groups] = _explain(user.groups, catalog.groups, config)
+        out[user_id] = hit
+    return out

@@ -118,7 +118,8 @@ def test_markdown_summary_truncates_long_change_lists_with_a_count() -> None:
 def test_terminal_summary_is_one_line() -> None:
     line = render_terminal(sample_report())
     assert "\n" not in line
-    assert line.startswith("plan: changes planned: 2 to create")
+    # The sample's stranger is a conflict: counted in the headline (issue 13), then the counts.
+    assert line.startswith("plan: changes planned, 1 conflict (see the report): 2 to create")
 
 
 def test_reports_are_written_with_latest_copies(tmp_path: Path) -> None:
