@@ -116,8 +116,9 @@ def marker_words(before: Any, after: Any, adopt: bool = False) -> str:
         parts.append(f"role {group_name(old.get('role'))} → {group_name(new.get('role'))}")
     if old.get("entity_ref") != new.get("entity_ref"):
         parts.append(f"catalog entity {old.get('entity_ref') or 'unknown'} → {new.get('entity_ref')}")
+    # Which metadata keys it owns changes with the metadata.<key> changes beside it: said only alone.
     keys = _delta(old.get("keys"), new.get("keys"))
-    if keys:
+    if not parts and keys:
         parts.append(f"owns metadata keys {keys}")
     return ", ".join(parts) or "bookkeeping refreshed"
 

@@ -81,7 +81,8 @@ def test_the_marker_is_said_in_words_never_as_json() -> None:
         "entity_ref": "user:x/a",
     }
     field = f"metadata.{MARKER_KEY}"
-    assert str(describe(field, before, after)) == "role engineering → ml-research, owns metadata keys +b"
+    assert str(describe(field, before, after)) == "role engineering → ml-research"
+    assert str(describe(field, before, {**before, "keys": ["a", "b"]})) == "owns metadata keys +b"
     assert str(describe(field, None, after, adopt=True)) == "now managed by catalog-sync (adopted)"
     assert str(describe(field, None, after)) == "now managed by catalog-sync"
     blocked = {**after, "blocked": {"at": "2026-01-01", "max_budget": 10, "keys": ["k"], "done": True}}
