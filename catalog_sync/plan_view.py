@@ -9,13 +9,14 @@ plans keep the raw values.
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Iterable, Mapping, Sequence
+import itertools
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 from catalog_sync.apply import ActionResult, Outcome
 from catalog_sync.model import MARKER_KEY
-from catalog_sync.plan import ALL_PROXY_MODELS, Action, ActionKind, Plan
+from catalog_sync.plan import ALL_PROXY_MODELS, Action, ActionKind, Conflict, Plan
 from catalog_sync.roles import DEFAULTS, DesiredUser, Explanation
 from catalog_sync.words import plural
 
@@ -260,32 +261,31 @@ def _why(user_id: str, plan: Plan, explanations: Mapping[str, Explanation]) -> l
 # --- the whole list --------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class _Row:
-    user_id: str
-    entity_ref: str | None
-    text: str
-    order: int  # 0 failures, 1 changes, 2 conflicts, 3 the rest
+# One person in the list: (user id, entity ref, what to say). The line is written only for the people shown,
+# of maybe 100,000.
+_Row = tuple[str, str | None, ActionResult | Conflict | str]
 
 
-def _rows(results: Sequence[ActionResult], plan: Plan, everyone: bool) -> list[_Row]:
-    rows = [
-        _Row(r.action.user_id, r.action.entity_ref, action_line(r), 0 if r.outcome is Outcome.failed else 1)
-        for r in results
-    ]
-    listed = {r.action.user_id for r in results}
-    for c in plan.conflicts:
-        who = c.user_id or c.entity_ref or "?"
-        if c.user_id not in listed:
-            rows.append(_Row(who, c.entity_ref, f"! {who}  conflict: {c.message}", 2))
+def _text(row: _Row) -> str:
+    user_id, _, item = row
+    if isinstance(item, ActionResult):
+        return action_line(item)
+    if isinstance(item, Conflict):
+        return f"! {user_id}  conflict: {item.message}"
+    return f"  {user_id}  {item}"
+
+
+def _rows(results: Sequence[ActionResult], plan: Plan, everyone: bool) -> Iterator[_Row]:
+    """Failures first, then every change in plan order, then conflicts; with `everyone`, the rest."""
+    failed = Outcome.failed
+    yield from ((r.action.user_id, r.action.entity_ref, r) for r in results if r.outcome is failed)
+    yield from ((r.action.user_id, r.action.entity_ref, r) for r in results if r.outcome is not failed)
+    yield from ((c.user_id or c.entity_ref or "?", c.entity_ref, c) for c in plan.conflicts)
     if everyone:  # only asked about people: the unchanged and the protected too
-        rows += [_Row(u, _ref(plan, u), f"  {u}  unchanged", 3) for u in plan.unchanged]
-        rows += [
-            _Row(w.subject, _ref(plan, w.subject), f"  {w.subject}  left untouched: {w.message}", 3)
-            for w in plan.warnings
-            if w.code == "protected_user" and w.subject
-        ]
-    return sorted(rows, key=lambda r: r.order)
+        yield from ((u, _ref(plan, u), "unchanged") for u in plan.unchanged)
+        for w in plan.warnings:
+            if w.code == "protected_user" and w.subject:
+                yield w.subject, _ref(plan, w.subject), f"left untouched: {w.message}"
 
 
 def _ref(plan: Plan, user_id: str) -> str | None:
@@ -307,15 +307,18 @@ def plan_lines(
     rows = _rows(results, plan, everyone=select is not None)
     lines: list[str] = []
     if select is not None:
-        rows = [r for r in rows if select.matches(r.user_id, r.entity_ref)]
-        found = {p for r in rows for p in select.which(r.user_id, r.entity_ref)}
+        picked = [r for r in rows if select.matches(r[0], r[1])]
+        found = {p for r in picked for p in select.which(r[0], r[1])}
         lines += [f"? {p}  no one in this plan matches" for p in select.patterns if p not in found]
-    for row in rows[:limit]:
-        lines.append(row.text)
+        rows, total = iter(picked), len(picked)
+    else:
+        total = len(results) + len(plan.conflicts)
+    for row in itertools.islice(rows, limit):
+        lines.append(_text(row))
         if select is not None:
-            lines += _why(row.user_id, plan, explanations or {})
-    if len(rows) > limit:
-        lines.append(f"… and {len(rows) - limit} more (see {more_in})")
+            lines += _why(row[0], plan, explanations or {})
+    if total > limit:
+        lines.append(f"… and {total - limit} more (see {more_in})")
     return lines
 
 
