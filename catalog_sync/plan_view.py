@@ -216,10 +216,13 @@ class Selection:
 
 
 def explanation_words(explanation: Explanation) -> str:
-    """role ml-research (roles[1]): member of team-b → ml-research (nested); not in llm-admins (roles[0])"""
+    """role ml-research (roles[1]): member of team-b → ml-research (nested); earlier roles not matched:
+    llm-admins. Or: defaults: no role matched (member of finance; roles tried: llm-admins, ml-research)"""
     tried = ", ".join(group_name(ref) for ref in explanation.tried)
     if explanation.role_index is None:
         groups = ", ".join(group_name(g) for g in explanation.direct_groups) or "no groups"
+        if not explanation.nested and explanation.direct_groups:
+            groups += "; only direct groups count, match_nested_groups is false"
         if not tried:
             return f"defaults: no roles are configured (member of {groups})"
         return f"defaults: no role matched (member of {groups}; roles tried: {tried})"

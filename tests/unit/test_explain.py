@@ -79,6 +79,10 @@ def test_without_nested_matching_only_direct_groups_count() -> None:
     bob = user("bob", "squad-7")
     why = explain(bob, catalog([bob], GROUPS).groups, cfg)
     assert why.role_index is None and why.nested is False
+    assert explanation_words(why) == (
+        "defaults: no role matched (member of squad-7; only direct groups count, "
+        "match_nested_groups is false; roles tried: admins, ml-research, engineering)"
+    )
 
 
 def test_a_group_cycle_does_not_hang_the_explanation() -> None:
