@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta, timezone
 
-from tests.envs import Env, user_doc
+from tests.envs import Env, group_doc, user_doc
 from tests.scenarios import DEFAULTS, MOVES_ALLOWED, ORG_GROUPS, ROLES, org, setup
 
 
@@ -76,8 +76,29 @@ def an_old_or_foreign_plan_is_refused(env: Env) -> None:
     assert len([u for u in env.all_users() if u.endswith("@example.com")]) == 4
 
 
+def a_plan_reads_per_person_and_says_why_through_nested_groups(env: Env) -> None:
+    """plan/show print each person's changes; --user says which group path gave bob his role (issue 13)."""
+    cfg = setup(env)
+    assert env.cli("run", "-c", str(cfg)).code == 0
+    entities = org()
+    entities[len(ORG_GROUPS) + 1] = user_doc("bob", ["team-b"])  # team-b sits under ml-research
+    env.set_catalog([*entities, group_doc("team-b", parent="ml-research")])
+    moves = "~ bob@example.com  role engineering → ml-research, max_budget 50 → 200, "
+    why = "    why: role ml-research (roles[0]): member of team-b → ml-research (nested)"
+    plan_file = env.work / "reviewed.json"
+    planned = env.cli("plan", "-c", str(cfg), "--out", str(plan_file), "--user", "BOB*")
+    assert planned.code == 0, planned.stderr
+    lines = planned.stdout.splitlines()
+    assert lines[1].startswith(moves) and lines[2] == why
+    shown = env.cli("show", str(plan_file), "--user", "*@example.com")
+    assert shown.code == 0 and why in shown.stdout.splitlines()
+    as_json = json.loads(env.cli("plan", "-c", str(cfg), "--json").stdout)
+    assert [a["user_id"] for a in as_json["actions"]] == ["bob@example.com"]
+
+
 PLAN_SCENARIOS = [
     saved_plan_applies_exactly_what_was_reviewed,
     a_stale_plan_is_refused_and_nothing_is_applied,
     an_old_or_foreign_plan_is_refused,
+    a_plan_reads_per_person_and_says_why_through_nested_groups,
 ]
