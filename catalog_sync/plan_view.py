@@ -106,8 +106,8 @@ def marker_words(before: Any, after: Any, adopt: bool = False) -> str:
     """What changed in the job's ownership marker (metadata.catalog_sync), said in words."""
     old = before if isinstance(before, Mapping) else None
     new = after if isinstance(after, Mapping) else {}
-    if old is None:
-        return "now managed by catalog-sync" + (" (adopted)" if adopt else "")
+    if old is None:  # not adopted yet managed without the marker: made by the Backstage plugin
+        return "now managed by catalog-sync " + ("(adopted)" if adopt else "(was the Backstage plugin's)")
     parts = []
     if old.get("blocked") and not new.get("blocked"):
         parts.append("restored after block")

@@ -84,7 +84,7 @@ def test_the_marker_is_said_in_words_never_as_json() -> None:
     assert str(describe(field, before, after)) == "role engineering → ml-research"
     assert str(describe(field, before, {**before, "keys": ["a", "b"]})) == "owns metadata keys +b"
     assert str(describe(field, None, after, adopt=True)) == "now managed by catalog-sync (adopted)"
-    assert str(describe(field, None, after)) == "now managed by catalog-sync"
+    assert str(describe(field, None, after)) == "now managed by catalog-sync (was the Backstage plugin's)"
     blocked = {**after, "blocked": {"at": "2026-01-01", "max_budget": 10, "keys": ["k"], "done": True}}
     assert str(describe(field, blocked, after)) == "restored after block"
     assert str(describe(field, after, dict(after))) == "bookkeeping refreshed"
