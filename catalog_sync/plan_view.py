@@ -359,7 +359,8 @@ def selected_plan(plan: Plan, select: Selection | None) -> Plan:
 def json_extra(plan: Plan) -> dict[str, Any]:
     """What `plan --json` adds to the saved-plan format for a reader (`apply` ignores it): the people who
     change nothing, conflicts, deprovisioning that is only listed, and warnings."""
-    listed = [a for a in plan.deprovisions if a not in plan.deprovisions_to_apply]
+    withheld = plan.deprovision_withheld is not None
+    listed = [a for a in plan.deprovisions if withheld or a.kind is ActionKind.deprovision]
     return {
         "deprovision_withheld": plan.deprovision_withheld,
         "unchanged": list(plan.unchanged),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from catalog_sync.apply import ActionResult, Outcome, planned_results
 from catalog_sync.model import MARKER_KEY, LiteLLMUser
 from catalog_sync.plan import ALL_PROXY_MODELS, Plan, build_plan
@@ -9,6 +11,7 @@ from catalog_sync.plan_view import (
     Selection,
     action_line,
     describe,
+    json_extra,
     plan_lines,
     plural,
     problems_words,
@@ -212,3 +215,12 @@ def test_plurals_and_problem_counts() -> None:
     assert problems_words(0, 0) == ""
     assert problems_words(3, 1) == "3 conflicts, 1 person left out"
     assert problems_words(0, 2) == "2 people left out"
+
+
+def test_json_extra_lists_the_deprovisioning_that_is_not_applied() -> None:
+    assert [d["user_id"] for d in json_extra(a_plan("report"))["listed_deprovisions"]] == ["dave"]
+    blocking = a_plan("block")
+    assert json_extra(blocking)["listed_deprovisions"] == []
+    withheld = replace(blocking, deprovision_withheld="short")
+    assert [d["kind"] for d in json_extra(withheld)["listed_deprovisions"]] == ["block"]
+    assert json_extra(blocking)["unchanged"] == ["eve"]
