@@ -66,13 +66,12 @@ WAIT_OPTION = click.option(
 LOG_FORMATS = click.Choice(["auto", "console", "json"])
 LOG_LEVELS = click.Choice(["debug", "info", "warning", "error"])
 _LOG_SETTINGS = "catalog_sync.log_settings"
+USER_HELP = (
+    "Only this person (user id, entity ref or name; a shell glob such as '*@example.com' or 'bob*'; "
+    "repeatable), and why they get what they get."
+)
 USER_OPTION = click.option(
-    "--user",
-    "users",
-    multiple=True,
-    metavar="ID",
-    help="Only this person (user id, entity ref or name; a shell glob such as '*@example.com' or 'bob*'; "
-    "repeatable), and why they get what they get. The report stays complete.",
+    "--user", "users", multiple=True, metavar="ID", help=USER_HELP + " The report stays complete."
 )
 JSON_OPTION = click.option(
     "--json", "as_json", is_flag=True, help="Write the plan as JSON to stdout (and nothing else there)."
@@ -277,7 +276,7 @@ def run(
 
 @main.command()
 @click.argument("plan_file", type=click.Path(dir_okay=False, path_type=Path))
-@USER_OPTION
+@click.option("--user", "users", multiple=True, metavar="ID", help=USER_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Write the saved plan as JSON to stdout.")
 def show(plan_file: Path, users: tuple[str, ...], as_json: bool) -> None:
     """Print a plan saved by `plan --out`, per person, without a config or a server."""
