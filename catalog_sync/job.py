@@ -399,9 +399,7 @@ def _plan_text(
         existing_teams=teams,
         adopt_unmanaged=config.adopt_unmanaged,
         grants=grants_of(config),
-        explanations={a.user_id: explanations[a.user_id] for a in plan.actions if a.user_id in explanations}
-        if extra is None
-        else {u: e for u, e in explanations.items() if u in plan.desired},
+        explanations={u: e for u, e in explanations.items() if u in plan.desired},  # `--user`: theirs only
         extra=extra,
     )
 
