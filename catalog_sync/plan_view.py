@@ -284,11 +284,11 @@ def _rows(results: Sequence[ActionResult], plan: Plan, everyone: bool) -> Iterat
     yield from ((r.action.user_id, r.action.entity_ref, r) for r in results if r.outcome is failed)
     yield from ((r.action.user_id, r.action.entity_ref, r) for r in results if r.outcome is not failed)
     yield from ((c.user_id or c.entity_ref or "?", c.entity_ref, c) for c in plan.conflicts)
-    if everyone:  # only asked about people: the unchanged and the protected too
+    if everyone:  # only asked about people: the unchanged and those left out (protected, unmappable) too
         yield from ((u, _ref(plan, u), "unchanged") for u in plan.unchanged)
         for w in plan.warnings:
-            if w.code == "protected_user" and w.subject:
-                yield w.subject, _ref(plan, w.subject), f"left untouched: {w.message}"
+            if w.code in LEFT_OUT_CODES and w.subject:
+                yield w.subject, _ref(plan, w.subject) or w.subject, f"left out: {w.message}"
 
 
 def _ref(plan: Plan, user_id: str) -> str | None:

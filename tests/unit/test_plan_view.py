@@ -224,3 +224,17 @@ def test_json_extra_lists_the_deprovisioning_that_is_not_applied() -> None:
     withheld = replace(blocking, deprovision_withheld="short")
     assert [d["kind"] for d in json_extra(withheld)["listed_deprovisions"]] == ["block"]
     assert json_extra(blocking)["unchanged"] == ["eve"]
+
+
+def test_user_selection_finds_people_left_out_too() -> None:
+    cfg = config(user_id={"source": "email"}, deprovision={"protect": ["svc-*"]})
+    plan = build_plan(catalog([user("svc-bot"), user("nomail", email=None)]), litellm([]), cfg)
+    lines = plan_lines(planned_results(plan), plan, select=Selection(("svc*", "nomail")), explanations={})
+    assert lines[1] == (
+        "  svc-bot@example.com  left out: svc-bot@example.com (user:default/svc-bot) matches "
+        "deprovision.protect; left untouched"
+    )
+    assert lines[0] == (
+        "  user:default/nomail  left out: user:default/nomail has no profile e-mail; "
+        "it cannot be given a user id"
+    )
