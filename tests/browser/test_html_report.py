@@ -107,7 +107,8 @@ def test_the_html_report_in_a_real_browser(browser: Any, html_report: tuple[Path
     update = page.locator('#changes tr[data-kind="update"]')
     assert "dev0@example.com" in update.inner_text()
     text = update.inner_text()
-    assert "max_budget" in text and "10.0" in text and "100.0" in text
+    # In words, as on the terminal and in the Markdown (issue 13): 10 → 100, not 10.0 → 100.0.
+    assert "max_budget 10 → 100" in text
 
     # Filters: "create" only hides the update; all kinds again; hide creates; only problems; by user id.
     creates = page.locator('#changes tr[data-kind="create"]')
