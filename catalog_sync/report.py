@@ -460,14 +460,14 @@ def render_terminal(report: Mapping[str, Any]) -> str:
     if report["result"] == "guard_tripped" and tripped:
         head += f" ({', '.join(tripped)})"
     problems = _problems(report)
-    if problems:  # conflicts or people left out: in the headline, not only among the counts
+    if problems:  # conflicts or people left out: in the headline too, not only among the counts
         head = f"{head}, {problems} (see the report)"
     parts = [
         f"{c.get('create', 0)} to create",
         f"{c.get('update', 0)} to update",
         f"{c.get('unchanged', 0)} unchanged",
         f"{c.get('deprovision', 0)} left the catalog",
-        *([] if problems else [plural(c.get("conflicts", 0), "conflict")]),
+        plural(c.get("conflicts", 0), "conflict"),
         plural(c.get("warnings", 0), "warning"),
     ]
     if report["result"] == "guard_tripped" and not report["run"]["dry_run"]:

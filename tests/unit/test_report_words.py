@@ -113,6 +113,7 @@ def test_a_plan_of_conflicts_only_is_not_headlined_no_changes() -> None:
     md = render_markdown(report)
     assert md.splitlines()[0] == "## catalog-sync plan: no changes, 2 conflicts"
     assert render_terminal(report).startswith("plan: no changes, 2 conflicts (see the report): 0 to create")
+    assert render_terminal(report).endswith(", 2 conflicts, 0 warnings")  # the counts stay complete
     one = report_of([user("amy")], strangers[:1])
     assert render_terminal(one).startswith("plan: no changes, 1 conflict (see the report)")
 
