@@ -237,3 +237,11 @@ def test_long_lists_are_cut_with_a_count(sim_env: SimEnv) -> None:
     lines = body(sim_env.cli("plan", "-c", str(cfg)))
     assert len(lines) == 51 and lines[-1] == "… and 10 more (see the report)"
     assert lines[0].startswith("+ p000@example.com  defaults (no role matched): ")
+
+
+def test_show_and_json_refuse_what_they_cannot_do(sim_env: SimEnv) -> None:
+    missing = sim_env.cli("show", str(sim_env.work / "nope.json"))
+    assert missing.code == 2 and "cannot read the plan" in missing.stderr and missing.stdout == ""
+    both = sim_env.cli("plan", "-c", str(sim_env.config()), "--json", "--out", "-")
+    assert both.code == 2 and "--json and --out - both write the plan to stdout" in both.stderr
+    assert both.stdout == ""
