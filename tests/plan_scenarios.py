@@ -78,7 +78,7 @@ def an_old_or_foreign_plan_is_refused(env: Env) -> None:
 
 def a_plan_reads_per_person_and_says_why_through_nested_groups(env: Env) -> None:
     """plan/show print each person's changes; --user says which group path gave bob his role (issue 13)."""
-    cfg = setup(env)
+    cfg = setup(env, guards=MOVES_ALLOWED)
     assert env.cli("run", "-c", str(cfg)).code == 0
     entities = org()
     entities[len(ORG_GROUPS) + 1] = user_doc("bob", ["team-b"])  # team-b sits under ml-research

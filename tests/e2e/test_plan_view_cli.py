@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.envs import CliResult, SimEnv, group_doc, user_doc
-from tests.scenarios import DEFAULTS, ORG_GROUPS, ROLES, org, setup
+from tests.scenarios import DEFAULTS, MOVES_ALLOWED, ORG_GROUPS, ROLES, org, setup
 
 BOB_MOVES = (
     "~ bob@example.com  role engineering → ml-research, max_budget 50 → 200, tpm_limit no limit → 5000, "
@@ -20,7 +20,8 @@ BOB_WHY = "    why: role ml-research (roles[0]): member of team-b → ml-researc
 
 def moved(env: SimEnv, **config: Any) -> Path:
     """Everyone created; then bob moves to team-b (under ml-research), erin joins, zed exists unmanaged."""
-    cfg = setup(env, **config)
+    # bob's move lifts his tpm_limit from none to 5000, which the downgrade guard counts as a cut.
+    cfg = setup(env, guards=MOVES_ALLOWED, **config)
     assert env.cli("run", "-c", str(cfg)).code == 0
     entities = org()
     entities[len(ORG_GROUPS) + 1] = user_doc("bob", ["team-b"])
@@ -70,7 +71,9 @@ def test_run_prints_what_it_applied_and_marks_failures(sim_env: SimEnv) -> None:
 
 
 def test_deprovisioning_is_listed_with_its_mode(sim_env: SimEnv) -> None:
-    cfg = setup(sim_env, deprovision={"mode": "block", "protect": []}, guards={"max_deprovision": 5})
+    cfg = setup(
+        sim_env, deprovision={"mode": "block", "protect": []}, guards={**MOVES_ALLOWED, "max_deprovision": 5}
+    )
     assert sim_env.cli("run", "-c", str(cfg)).code == 0
     sim_env.set_catalog([e for e in org() if e["metadata"]["name"] != "carol"])
     assert body(sim_env.cli("plan", "-c", str(cfg))) == ["- carol@example.com  block (not in the catalog)"]
@@ -191,7 +194,7 @@ def test_the_marker_and_empty_model_lists_are_never_shown_raw(sim_env: SimEnv) -
         roles=roles,
         adopt_unmanaged=True,
         deprovision={"mode": "block"},
-        guards={"max_deprovision": 5},
+        guards={**MOVES_ALLOWED, "max_deprovision": 5},
     )
     assert sim_env.cli("run", "-c", str(cfg)).code == 0
     # carol leaves and is blocked; then she comes back, bob moves role, and a hand-made user is adopted.
