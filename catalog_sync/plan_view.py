@@ -174,7 +174,10 @@ def deprovision_words(kind: str, reason: str | None, outcome: str) -> str:
 _OUTCOME_MARK = {
     Outcome.failed: "FAILED",
     Outcome.conflict: "CONFLICT",
+    Outcome.interrupted: "INTERRUPTED (may be partly applied)",
+    Outcome.not_started: "NOT STARTED (the run was stopped)",
 }
+_PROBLEMS = frozenset({Outcome.failed, Outcome.interrupted})  # listed first
 
 
 def action_line(result: ActionResult) -> str:
@@ -279,10 +282,10 @@ def _text(row: _Row) -> str:
 
 
 def _rows(results: Sequence[ActionResult], plan: Plan, everyone: bool) -> Iterator[_Row]:
-    """Failures first, then every change in plan order, then conflicts; with `everyone`, the rest."""
-    failed = Outcome.failed
-    yield from ((r.action.user_id, r.action.entity_ref, r) for r in results if r.outcome is failed)
-    yield from ((r.action.user_id, r.action.entity_ref, r) for r in results if r.outcome is not failed)
+    """Failures (and interrupted writes) first, then every change in plan order, then conflicts; with
+    `everyone`, the rest."""
+    yield from ((r.action.user_id, r.action.entity_ref, r) for r in results if r.outcome in _PROBLEMS)
+    yield from ((r.action.user_id, r.action.entity_ref, r) for r in results if r.outcome not in _PROBLEMS)
     yield from ((c.user_id or c.entity_ref or "?", c.entity_ref, c) for c in plan.conflicts)
     if everyone:  # only asked about people: the unchanged and those left out (protected, unmappable) too
         yield from ((u, _ref(plan, u), "unchanged") for u in plan.unchanged)

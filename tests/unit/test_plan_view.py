@@ -238,3 +238,15 @@ def test_user_selection_finds_people_left_out_too() -> None:
         "  user:default/nomail  left out: user:default/nomail has no profile e-mail; "
         "it cannot be given a user id"
     )
+
+
+def test_a_stopped_run_marks_what_was_cut_short_and_lists_it_first() -> None:
+    plan = a_plan()
+    results = [
+        ActionResult(plan.creates[0], Outcome.applied),
+        ActionResult(plan.updates[0], Outcome.not_started),
+        ActionResult(plan.deprovisions[0], Outcome.interrupted),
+    ]
+    lines = plan_lines(results, plan)
+    assert lines[0] == "- dave  block (not in the catalog)  INTERRUPTED (may be partly applied)"
+    assert lines[2].startswith("~ bob  ") and lines[2].endswith("  NOT STARTED (the run was stopped)")
