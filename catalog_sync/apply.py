@@ -291,7 +291,7 @@ def _create(action: Action, desired: DesiredUser, client: UserWriter, context: A
         if exc.status != 409:
             raise
         # 409: the id (or the e-mail) is taken since the snapshot was read. Re-read rather than retry
-        # blindly (contracts README, "POST /user/new").
+        # blindly (docs/litellm-api.md#user-new-existing-id-is-409).
         return _after_conflict(action, desired, client, context, exc)
     # The /user/new response may not list memberships (LiteLLM #13032); they were requested in the body.
     stored = replace(stored, teams=tuple(action.team_adds))
@@ -383,7 +383,8 @@ def _result(action: Action, errors: list[str], followup: tuple[FieldChange, ...]
 
 def _write(user_id: str, diff: UserDiff, client: UserWriter) -> list[str]:
     """Writes one user's changes; team steps are tried even if one fails, and their errors returned."""
-    # Only ever called for users known to exist: /user/update is an upsert (contracts README).
+    # Only ever called for users known to exist: /user/update is an upsert
+    # (docs/litellm-api.md#user-update-is-an-upsert).
     if diff.payload:
         client.update_user(user_id, dict(diff.payload))
     errors: list[str] = []

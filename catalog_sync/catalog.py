@@ -42,7 +42,8 @@ def normalize_ref(ref: str, default_kind: str, default_namespace: str) -> str | 
     """`name`, `ns/name` or `kind:ns/name` -> lower-cased `kind:ns/name`; None when unusable.
 
     Backstage lower-cases every relation targetRef but keeps spec values as authored
-    (`memberOf: ["group-0039"]`), so joins must be on lower-cased full refs (contracts README, Entities).
+    (`memberOf: ["group-0039"]`), so joins must be on lower-cased full refs
+    (docs/backstage-api.md#refs-are-lower-cased).
     """
     ref = ref.strip()
     colon, slash = ref.find(":"), ref.find("/")
@@ -237,7 +238,8 @@ def parse_user(entity: Any) -> CatalogUser | SkippedEntity:
     profile = spec.get("profile")
     profile = profile if isinstance(profile, dict) else {}
     # Relations are already resolved full refs; spec.memberOf may be short and is only complete once
-    # stitching has caught up after a restart (contracts README, Freshness), so take the union.
+    # stitching has caught up after a restart, so take the union
+    # (docs/backstage-api.md#freshness-after-restart).
     groups = _spec_refs(spec.get("memberOf"), namespace, _relation_targets(entity, "memberOf", set()))
     return CatalogUser(
         ref=ref,
@@ -416,7 +418,7 @@ class BackstageClient:
 
         The cursor carries the filter, order and totalItems but not limit or fields, and a filter sent next
         to a cursor is ignored: so limit+fields go on every page, the filter on the first only
-        (contracts README, by-query; backstage-responses 1b/1c).
+        (docs/backstage-api.md#by-query-cursor-paging).
         """
         # Pages are parsed on a helper thread while the next one is fetched (one page in hand at most).
         with ThreadPoolExecutor(1, thread_name_prefix="catalog-parse") as parser:

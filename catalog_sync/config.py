@@ -26,7 +26,7 @@ from pydantic import (
     model_validator,
 )
 
-# Roles /user/new and /user/update accept; anything else is a 422 (contracts README, "Roles").
+# Roles /user/new and /user/update accept; anything else is a 422 (docs/litellm-api.md#roles-accepted).
 UserRole = Literal["proxy_admin", "proxy_admin_viewer", "internal_user", "internal_user_viewer"]
 # LiteLLM budget durations: seconds, minutes, hours, days, weeks, months ("30d", "1mo").
 BUDGET_DURATION = re.compile(r"^[1-9][0-9]*(s|m|h|d|w|mo)$")
@@ -166,7 +166,7 @@ class _Grant(_Strict):
 
 
 class Defaults(_Grant):
-    # The plugin's defaults (../shared/seeds config.d.ts): 10 USD per 30 days, all models, no teams.
+    # The plugin's defaults (its config.d.ts): 10 USD per 30 days, all models, no teams.
     user_role: UserRole | None = "internal_user"
     max_budget: Budget | None = 10
     budget_duration: str | None = "30d"

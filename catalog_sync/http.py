@@ -120,7 +120,7 @@ def _unwrap(message: str, depth: int = 0) -> str:
     """Unwrap a message that is itself a serialised dict.
 
     LiteLLM's ProxyException stringifies the HTTPException detail: "{'error': 'User with id alice already
-    exists'}" (contracts README, /user/new 409).
+    exists'}" (docs/litellm-api.md#error-envelopes).
     """
     stripped = message.strip()
     if depth > 3 or not (stripped.startswith("{") and stripped.endswith("}")) or len(stripped) > 10_000:
@@ -157,7 +157,8 @@ def _validation_errors(items: list[Any]) -> str:
 
 
 def message_from_json(data: Any) -> tuple[str, str | None]:
-    """(message, error_type) from any error body shape seen in the contracts."""
+    """(message, error_type) from any error body shape of either server
+    (docs/litellm-api.md#error-envelopes, docs/backstage-api.md#error-shape)."""
     if isinstance(data, Mapping):
         err = data.get("error")
         if isinstance(err, Mapping):
@@ -466,7 +467,7 @@ class ApiSession:
         `fast` may decode a 2xx JSON body into a typed value in one pass; where it returns None the body is
         decoded as plain JSON, as without it."""
         # %20 for a space, never '+': LiteLLM re-parses user_id from the raw query and reads '+' as a plus
-        # (contracts README, /user/info; a user id with a space was not found with '+').
+        # (docs/litellm-api.md#user-info-id-encoding).
         query = urlencode(list(params or ()), quote_via=quote, safe="")
         return self._send("GET", path, params=query or None, body=None, fast=fast)
 

@@ -1,7 +1,7 @@
 """LiteLLM admin API client: list, read, create and update users, and manage team memberships.
 
-Every write targets one user; callers decide what to write. Quirks handled here are listed in the contracts
-README (LiteLLM admin API) and referenced where the code depends on them.
+Every write targets one user; callers decide what to write. The server behaviours handled here are described
+in docs/litellm-api.md and referenced by section where the code depends on them.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from .http import ApiError, ApiSession, ResponseError, describe
 from .model import LiteLLMSnapshot, LiteLLMUser
 from .progress import Progress
 
-PAGE_SIZE = 100  # /user/list maximum; 101 is a 422 (contracts README, /user/list)
+PAGE_SIZE = 100  # /user/list maximum; 101 is a 422 (docs/litellm-api.md#user-list-paging)
 
 
 def _bad(endpoint: str, method: str, message: str) -> ResponseError:
@@ -197,7 +197,8 @@ class LiteLLMClient:
             backoff_max=backoff_max,
             retry_budget=retry_budget,
             # Every POST this client sends is safe to repeat: a repeated /user/new is a 409 that the applier
-            # resolves by reading the user; updates, team and key calls are idempotent (contracts README).
+            # resolves by reading the user; updates, team and key calls are idempotent
+            # (docs/litellm-api.md#writes-are-safe-to-retry).
             retry_methods=frozenset({"GET", "POST"}),
         )
 
@@ -218,8 +219,9 @@ class LiteLLMClient:
     def list_users(self, progress: Progress | None = None) -> LiteLLMSnapshot:
         """Every user, page by page, plus the ids of all teams.
 
-        /user/list pages can repeat/skip users without a unique sort (contracts README, LiteLLM #15762): sort
-        by user_id, de-duplicate, and let `LiteLLMSnapshot.complete` compare unique ids with `total`.
+        /user/list pages can repeat/skip users without a unique sort
+        (docs/litellm-api.md#user-list-needs-a-unique-sort): sort by user_id, de-duplicate, and let
+        `LiteLLMSnapshot.complete` compare unique ids with `total`.
         """
         before = self.session.total_requests
         path = "/user/list"
@@ -249,7 +251,8 @@ class LiteLLMClient:
         rest = range(2, total_pages + 1) if parsed else range(0)  # page 1 empty: nothing after it
         if self.workers > 1 and len(rest) > 1:
             # The total is known after page 1, so the other pages can be read at once; with the unique
-            # sort by user_id each page holds a fixed slice (contracts README, /user/list).
+            # sort by user_id each page holds a fixed slice
+            # (docs/litellm-api.md#user-list-needs-a-unique-sort).
             with ThreadPoolExecutor(self.workers, thread_name_prefix="user-list") as pool:
                 pages_iter: Iterator[list[LiteLLMUser]] = (p for _, _, p in pool.map(fetch, rest))
                 for page_users in itertools.chain([parsed], pages_iter):
@@ -292,7 +295,7 @@ class LiteLLMClient:
     def team_ids(self) -> frozenset[str]:
         path = "/team/list"
         body = self.session.get_json(path)
-        if not isinstance(body, list):  # a bare array of team objects (contracts README, Teams)
+        if not isinstance(body, list):  # a bare array (docs/litellm-api.md#teams-list-shape)
             raise self.session.shape_error("GET", path, "a list of teams", body)
         ids: set[str] = set()
         for team in body:
@@ -315,7 +318,8 @@ class LiteLLMClient:
     def _user_info(self, user_id: str) -> dict[str, Any] | None:
         """The /user/info body of one user, or None when it does not exist."""
         if not user_id:
-            # /user/info without user_id answers with the caller's own record (contracts README).
+            # /user/info without user_id answers with the caller's own record
+            # (docs/litellm-api.md#user-info-without-user-id).
             raise ValueError("user_id must not be empty")
         path = "/user/info"
         try:
@@ -336,8 +340,9 @@ class LiteLLMClient:
     def get_users(self, user_ids: Iterable[str]) -> dict[str, LiteLLMUser | None]:
         """Several users by id: /user/list with `user_ids`, up to a page (100) per request, instead of one
         /user/info each. Several comma-separated values match exactly, one value is a substring match
-        (contracts README, /user/list): rows are kept only for the ids asked for. An id holding a comma cannot
-        be sent that way and is read on its own, as is an id left alone in its chunk (a substring search)."""
+        (docs/litellm-api.md#user-list-filter-by-ids): rows are kept only for the ids asked for. An id
+        holding a comma cannot be sent that way and is read on its own, as is an id left alone in its chunk
+        (a substring search)."""
         wanted = sorted(set(user_ids))
         found: dict[str, LiteLLMUser | None] = dict.fromkeys(wanted)
         alone = [u for u in wanted if "," in u]
@@ -376,13 +381,14 @@ class LiteLLMClient:
         The returned `teams` is always (): the /user/new response reports null or [] even when memberships
         were added (#13032), so it says nothing; read them back with `get_user` when they matter.
         An existing user_id is an ApiError with status 409 on LiteLLM >= PR #17559; older versions answer 200
-        without changing anything (contracts README, /user/new).
+        without changing anything (docs/litellm-api.md#user-new-existing-id-is-409).
         """
         if not isinstance(body.get("user_id"), str) or not body["user_id"]:
             raise ValueError("create_user needs a user_id (without one the server invents a UUID)")
         if body.get("auto_create_key", False) is not False:
             raise ValueError("create_user never creates keys: auto_create_key must be False")
-        # auto_create_key defaults to true server-side (contracts README, /user/new).
+        # auto_create_key defaults to true server-side
+        # (docs/litellm-api.md#user-new-creates-a-key-by-default).
         payload = {**body, "auto_create_key": False}
         path = "/user/new"
         data = self.session.post_json(path, payload)
@@ -391,7 +397,8 @@ class LiteLLMClient:
 
     def update_user(self, user_id: str, fields: Mapping[str, Any]) -> LiteLLMUser:
         """POST /user/update. It is an upsert (an unknown id creates the user): only call it for users known
-        to exist. `metadata`, when sent, replaces the stored object whole (contracts README, /user/update)."""
+        to exist. `metadata`, when sent, replaces the stored object whole
+        (docs/litellm-api.md#user-update-is-an-upsert, docs/litellm-api.md#user-update-replaces-metadata)."""
         if not user_id:
             raise ValueError("user_id must not be empty")
         if fields.get("user_id", user_id) != user_id:
@@ -412,8 +419,8 @@ class LiteLLMClient:
                 "/team/member_add", {"team_id": team_id, "member": {"user_id": user_id, "role": "user"}}
             )
         except ApiError as exc:
-            # 400 type team_member_already_in_team (contracts README, Teams); a 400 for any other reason
-            # (e.g. "premium feature") must still raise.
+            # 400 type team_member_already_in_team (docs/litellm-api.md#team-member-add); a 400 for any
+            # other reason (e.g. "premium feature") must still raise.
             already = "already in team" in exc.message.lower()
             if exc.status == 400 and (exc.error_type == "team_member_already_in_team" or already):
                 return False
@@ -473,7 +480,7 @@ class LiteLLMClient:
             self.delete_users([user_id])
         except ApiError as exc:
             # A retried delete whose first attempt went through, or a user deleted by hand: 404
-            # {"detail":{"error":"User not found, passed user_id=..."}} (contracts README, /user/delete).
+            # {"detail":{"error":"User not found, passed user_id=..."}} (docs/litellm-api.md#user-delete).
             if exc.status == 404 and "not found" in exc.message.lower():
                 return False
             raise

@@ -15,9 +15,10 @@ from typing_extensions import dataclass_transform  # typing has it from 3.11 onl
 _T = TypeVar("_T")
 
 # The job's own namespaced metadata key: its ownership marker and bookkeeping live under it, so a
-# metadata write never needs to know anybody else's keys (contracts README: metadata is replaced whole).
+# metadata write never needs to know anybody else's keys (docs/litellm-api.md#user-update-replaces-metadata).
 MARKER_KEY = "catalog_sync"
-# What the Backstage plugin this job grew out of writes on the users it provisions (../shared/seeds).
+# What the Backstage plugin this job grew out of (@acarmisc/backstage-plugin-litellm-backend) writes on the
+# users it provisions.
 PLUGIN_MARKER = ("provisioned_by", "backstage")
 
 

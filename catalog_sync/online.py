@@ -9,7 +9,8 @@ from catalog_sync.http import ApiError
 from catalog_sync.job import clients_for
 from catalog_sync.logs import redact
 
-# LiteLLM's names for "every model" (contracts README, /user/new), never listed by /v1/models.
+# LiteLLM's names for "every model", never listed by /v1/models
+# (docs/litellm-api.md#user-update-drops-empty-values).
 SPECIAL_MODELS = frozenset({"all-proxy-models", "no-default-models"})
 
 

@@ -20,8 +20,8 @@ from catalog_sync.config import Config
 from catalog_sync.model import MARKER_KEY, CatalogSnapshot, LiteLLMSnapshot, LiteLLMUser, Notice
 from catalog_sync.roles import DesiredUser, RoleCheck, resolve, role_notices
 
-# LiteLLM's name for "every model on the proxy". /user/update drops `models: []` (contracts README,
-# "POST /user/update"), so an emptied model list can only be written as this.
+# LiteLLM's name for "every model on the proxy". /user/update drops `models: []`
+# (docs/litellm-api.md#user-update-drops-empty-values), so an emptied model list can only be written as this.
 ALL_PROXY_MODELS = "all-proxy-models"
 MARKER_VERSION = 1
 
@@ -34,7 +34,8 @@ class ActionKind(str, Enum):
     delete = "delete"  # left the catalog; /user/delete (keys too)
 
 
-# The proxy's own pseudo-user, created by /team/new (contracts README, /user/list): never ours to touch.
+# The proxy's own pseudo-user, created by /team/new (docs/litellm-api.md#default-user-id-pseudo-user): never
+# ours to touch.
 ALWAYS_PROTECTED = ("default_user_id",)
 
 
@@ -213,7 +214,8 @@ def diff_user(
         payload["models"] = list(desired.models) or [ALL_PROXY_MODELS]
 
     # Metadata: only the job's own keys are compared; the rest of the object is carried over untouched,
-    # since /user/update replaces metadata whole (contracts README).
+    # since /user/update replaces metadata whole
+    # (docs/litellm-api.md#user-update-replaces-metadata).
     marker = marker_for(desired)
     if desired.metadata or current.metadata.get(MARKER_KEY) != marker:
         # (Otherwise no key is wanted and none was owned before, since the marker's keys are [].)
@@ -312,7 +314,8 @@ def build_plan(catalog: CatalogSnapshot, litellm: LiteLLMSnapshot, config: Confi
                 )
             )
 
-    # Who holds which e-mail (LiteLLM treats e-mail as unique, case-insensitively: contracts README).
+    # Who holds which e-mail: LiteLLM keeps e-mails unique, ignoring case
+    # (docs/litellm-api.md#user-new-email-is-unique-ignoring-case).
     email_owner: dict[str, str] = {}
     for user in litellm.users.values():
         if user.user_email:
@@ -497,7 +500,7 @@ def blocked_keys(record: Mapping[str, Any] | None) -> tuple[str, ...]:
 
 
 def _withheld(catalog: CatalogSnapshot, litellm: LiteLLMSnapshot) -> str | None:
-    """Why the reads cannot be trusted to say who left (ssosync #278/#88 in contracts/peers.md), or None."""
+    """Why the reads cannot be trusted to say who left (awslabs/ssosync #278, #88), or None."""
     if not catalog.users:
         return "the catalog returned no usable users at all"
     if not catalog.complete:

@@ -86,7 +86,8 @@ class Resolution:
 
 
 def user_id_for(user: CatalogUser, config: Config) -> str | None:
-    """The LiteLLM user id of a catalog person, as the plugin computes it (../shared/seeds)."""
+    """The LiteLLM user id of a catalog person, as the plugin computes it
+    (@acarmisc/backstage-plugin-litellm-backend)."""
     if config.user_id.source is UserIdSource.email:
         email = (user.email or "").strip()
         return email.lower() if email and "@" in email else None

@@ -98,7 +98,8 @@ class Env:
     def user_info(self, user_id: str) -> dict[str, Any] | None:
         r = requests.get(
             f"{self.litellm_url}/user/info",
-            # %20, not '+': the proxy reads '+' in user_id as a plus (contracts README, /user/info)
+            # %20, not '+': the proxy reads '+' in user_id as a plus
+            # (docs/litellm-api.md#user-info-id-encoding)
             params=urlencode({"user_id": user_id}, quote_via=quote),
             timeout=30,
             headers={"Authorization": f"Bearer {self.master_key}"},

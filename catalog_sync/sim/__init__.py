@@ -1,7 +1,7 @@
 """In-process HTTP simulators of the Backstage catalog and the LiteLLM admin API.
 
-They reproduce the behaviour recorded on the real servers (`/work/shared/contracts/`), quirks
-included, so the job can be tested and benchmarked without the real servers:
+They reproduce the behaviour recorded on the real servers (`docs/litellm-api.md`, `docs/backstage-api.md`),
+quirks included, so the job can be tested and benchmarked without the real servers:
 
 >>> from catalog_sync.sim import BackstageSim, LiteLLMSim, serve, demo_org
 >>> backstage = BackstageSim(); backstage.set_entities(demo_org())

@@ -1,6 +1,6 @@
 """An in-process simulator of the Backstage catalog REST API (catalog-backend 4.0.0 behaviour).
 
-Reproduces what `/work/shared/contracts/backstage-responses.md` recorded on a real catalog:
+Reproduces what was recorded on a real catalog (`docs/backstage-api.md`):
 static-token auth and its 401 bodies, the one error envelope, `GET /entities/by-query` with
 filters, projections, ordering and keyset cursors (carrying filter, order and totalItems but not
 limit or fields), `by-name`, `by-refs`, `entity-facets` and the legacy `GET /entities`.

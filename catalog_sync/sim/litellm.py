@@ -1,6 +1,6 @@
 """An in-process simulator of the LiteLLM proxy admin API (1.106.2 behaviour, optionally older).
 
-Reproduces what `/work/shared/contracts/litellm-responses.md` recorded on a real proxy: master-key
+Reproduces what was recorded on a real proxy (`docs/litellm-api.md`): master-key
 auth and its 401 bodies, the three error envelopes, `/user/new` (409 on an existing id or e-mail,
 the auto-created key, silently skipped missing teams), `/user/update` (upsert, only sent fields,
 `null` clears max_budget/tpm_limit/rpm_limit/budget_duration and is dropped elsewhere,
@@ -276,7 +276,7 @@ class LiteLLMSim(SimApp):
         # user id -> (key_count, row JSON), dropped by `_changed` when the row changes
         self._list_rows: dict[str, tuple[int, bytes]] = {}
         self._email_index: dict[str, list[str]] | None = None
-        # The proxy's model list (/v1/models): ../shared/real configures one model, fake-gpt.
+        # The proxy's model list (/v1/models): the real test proxy serves one model, fake-gpt.
         self.models: list[str] = ["fake-gpt"]
 
     # ------------------------------------------------------------------ helpers for tests

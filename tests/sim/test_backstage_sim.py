@@ -1,5 +1,5 @@
 """The Backstage simulator reproduces the behaviours recorded on a real catalog
-(/work/shared/contracts/backstage-responses.md), one by one."""
+(docs/backstage-api.md), one by one."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The LiteLLM simulator reproduces the behaviours recorded on a real proxy
-(/work/shared/contracts/litellm-responses.md), one by one."""
+(docs/litellm-api.md), one by one."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """BackstageClient paging and the pure entity parsers, on bodies recorded from a real catalog.
 
-Fixtures are verbatim from ../shared/contracts/backstage-responses.md (sections 1a, 1b, 1g, 2a, 2b, 6b,
-7d); the recorded group pages keep the capture's own "... N more" trimming markers, which the parsers
-must survive.
+Fixtures are verbatim captures from a real catalog (the API contract notes' backstage-responses.md,
+sections 1a, 1b, 1g, 2a, 2b, 6b, 7d; behaviours in docs/backstage-api.md); the recorded group pages keep
+the capture's own "... N more" trimming markers, which the parsers must survive.
 """
 
 from __future__ import annotations
@@ -764,7 +764,8 @@ def test_user_groups_union_of_relations_and_spec_refs() -> None:
 
 
 def test_user_membership_of_missing_group_is_kept() -> None:
-    # The catalog keeps memberOf for groups that do not exist (contracts README, Entities).
+    # The catalog keeps memberOf for groups that do not exist
+    # (docs/backstage-api.md#relations-may-name-missing-groups).
     entity = {"kind": "User", "metadata": {"name": "a"}, "spec": {"memberOf": ["removed-group"]}}
     user = parse_user(entity)
     assert isinstance(user, CatalogUser) and user.groups == {"group:default/removed-group"}

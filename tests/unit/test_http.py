@@ -57,7 +57,7 @@ def test_errors_pickle_round_trip() -> None:
     assert (copy.service, copy.status, str(copy)) == ("litellm", 200, str(err))
 
 
-# --- message extraction (bodies verbatim from ../shared/contracts) --------------------------------
+# --- message extraction (bodies verbatim from real servers: docs/*-api.md) ------------------
 
 ERROR_SHAPES = [
     pytest.param(

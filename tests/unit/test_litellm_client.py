@@ -1,6 +1,6 @@
 """LiteLLMClient on bodies recorded from a real LiteLLM 1.106.2 proxy.
 
-Fixtures are verbatim from ../shared/contracts/litellm-responses.md; where a body was not recorded (a
+Fixtures are verbatim captures from a real proxy (docs/litellm-api.md); where a body was not recorded (a
 /team/list array, an old-version /user/info) it is built from recorded pieces and says so.
 """
 
@@ -969,7 +969,7 @@ def test_get_user_404_is_none() -> None:
 
 @responses.activate
 def test_get_user_old_version_200_empty_record_is_none() -> None:
-    # LiteLLM <= 1.80 (#17437): 200 with an empty record; body as given in the contracts README.
+    # LiteLLM <= 1.80 (#17437): 200 with an empty record (docs/litellm-api.md#user-info-missing-user).
     old = {"user_id": "ghost", "user_info": {"spend": 0}, "keys": [], "teams": []}
     responses.get(f"{BASE}/user/info", json=old)
     assert client().get_user("ghost") is None
@@ -1001,7 +1001,8 @@ def test_get_user_awkward_ids_round_trip(user_id: str) -> None:
     assert params_of(0) == [("user_id", user_id)]
     url = responses.calls[0].request.url
     assert url is not None
-    if "+" in user_id:  # a literal '+' would be read back as a space (contracts README, /user/info)
+    # A literal '+' would be read back as a space (docs/litellm-api.md#user-info-id-encoding).
+    if "+" in user_id:
         assert "%2B" in url
 
 
@@ -1177,7 +1178,7 @@ def test_remove_team_member() -> None:
 
 @responses.activate
 def test_remove_team_member_not_a_member_is_false() -> None:
-    # Body shape as recorded in the contracts README (Teams): 400 {"detail": {"error": ...}}.
+    # Body shape as recorded (docs/litellm-api.md#team-member-delete): 400 {"detail": {"error": ...}}.
     responses.post(
         f"{BASE}/team/member_delete", json={"detail": {"error": "User not found in team"}}, status=400
     )
