@@ -369,21 +369,10 @@ def _log_setting(ctx: click.Context, param: click.Parameter, value: str | None) 
 for _command in main.commands.values():
     _command.params += [
         click.Option(
-            ["--log-format"],
-            type=LOG_FORMATS,
-            expose_value=False,
-            callback=_log_setting,
-            help="As before the command.",
-        ),
-        click.Option(
-            ["--log-level"],
-            type=LOG_LEVELS,
-            expose_value=False,
-            callback=_log_setting,
-            help="As before the command.",
-        ),
+            [name], type=kind, expose_value=False, callback=_log_setting, help="As before the command."
+        )
+        for name, kind in (("--log-format", LOG_FORMATS), ("--log-level", LOG_LEVELS))
     ]
-
 
 if __name__ == "__main__":
     main()

@@ -5,7 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from catalog_sync.config import Config, parse_config
-from catalog_sync.model import CatalogGroup, CatalogSnapshot, CatalogUser, LiteLLMSnapshot, LiteLLMUser
+from catalog_sync.model import (
+    MARKER_KEY,
+    CatalogGroup,
+    CatalogSnapshot,
+    CatalogUser,
+    LiteLLMSnapshot,
+    LiteLLMUser,
+)
 
 SECRET_TOKEN = "bs-token-never-print-0123456789"
 SECRET_KEY = "sk-master-never-print-0123456789"
@@ -42,6 +49,31 @@ def group(name: str, *parents: str) -> CatalogGroup:
 def catalog(users: list[CatalogUser], groups: list[CatalogGroup] | None = None) -> CatalogSnapshot:
     gs = {g.ref: g for g in groups or []}
     return CatalogSnapshot(users=tuple(users), groups=gs, users_total=len(users), groups_total=len(gs))
+
+
+def managed_user(
+    user_id: str, role: str = "defaults", extra_marker: dict[str, Any] | None = None, **fields: Any
+) -> LiteLLMUser:
+    """A LiteLLM user this job made, with its ownership marker; `fields` override the usual values."""
+    marker = {
+        "managed": True,
+        "version": 1,
+        "entity_ref": f"user:default/{user_id}",
+        "role": role,
+        "keys": [],
+        **(extra_marker or {}),
+    }
+    base: dict[str, Any] = {
+        "user_id": user_id,
+        "user_email": f"{user_id}@example.com",
+        "user_alias": user_id.title(),
+        "user_role": "internal_user",
+        "max_budget": 10.0,
+        "budget_duration": "30d",
+        "metadata": {MARKER_KEY: marker},
+    }
+    base.update(fields)
+    return LiteLLMUser(**base)
 
 
 def litellm(users: list[LiteLLMUser], teams: list[str] | None = None) -> LiteLLMSnapshot:

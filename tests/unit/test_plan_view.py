@@ -18,7 +18,7 @@ from catalog_sync.plan_view import (
     selected_plan,
 )
 from catalog_sync.roles import explain_people
-from tests.factories import catalog, config, group, litellm, user
+from tests.factories import catalog, config, group, litellm, managed_user, user
 
 ROLES = [
     {"group": "ml-research", "max_budget": 100, "models": ["gpt-4o", "mini"], "teams": ["ml-platform"]},
@@ -35,25 +35,8 @@ GROUPS = [
 
 def ours(user_id: str, **fields: object) -> LiteLLMUser:
     """A LiteLLM user this job made as an engineering person."""
-    marker = {
-        "managed": True,
-        "version": 1,
-        "entity_ref": f"user:default/{user_id}",
-        "role": "group:default/engineering",
-        "keys": [],
-    }
-    base: dict[str, object] = {
-        "user_id": user_id,
-        "user_email": f"{user_id}@example.com",
-        "user_alias": user_id.title(),
-        "user_role": "internal_user",
-        "max_budget": 50.0,
-        "budget_duration": "30d",
-        "models": ("mini",),
-        "metadata": {MARKER_KEY: marker},
-    }
-    base.update(fields)
-    return LiteLLMUser(**base)  # type: ignore[arg-type]
+    base: dict[str, object] = {"max_budget": 50.0, "models": ("mini",), **fields}
+    return managed_user(user_id, "group:default/engineering", **base)
 
 
 def a_plan(mode: str = "block") -> Plan:

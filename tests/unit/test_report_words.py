@@ -11,7 +11,7 @@ from catalog_sync.model import MARKER_KEY, LiteLLMUser
 from catalog_sync.plan import build_plan
 from catalog_sync.report import build_report, render_markdown, render_terminal
 from catalog_sync.report_html import render_html
-from tests.factories import catalog, config, group, litellm, user
+from tests.factories import catalog, config, group, litellm, managed_user, user
 from tests.unit.test_report import run_info
 
 ROLES = [
@@ -29,45 +29,12 @@ def report_of(people: list, current: list, **cfg: object) -> dict:  # type: igno
 
 
 def engineer(user_id: str, **fields: object) -> LiteLLMUser:
-    marker = {
-        "managed": True,
-        "version": 1,
-        "entity_ref": f"user:default/{user_id}",
-        "role": "defaults",
-        "keys": [],
-    }
-    return LiteLLMUser(
-        user_id=user_id,
-        user_email=f"{user_id}@example.com",
-        user_alias=user_id.title(),
-        user_role="internal_user",
-        max_budget=10.0,
-        budget_duration="30d",
-        models=("gpt-4o",),
-        metadata={MARKER_KEY: marker, "note": "hand-made"},
-        **fields,
-    )  # type: ignore[arg-type]
+    return managed_user(user_id, models=("gpt-4o",), **fields)
 
 
 def mixed_report() -> dict:  # type: ignore[type-arg]
-    blocked = {
-        "managed": True,
-        "version": 1,
-        "entity_ref": "user:default/ret",
-        "role": "defaults",
-        "keys": [],
-        "blocked": {"at": "2026-11-01T00:00:00+00:00", "max_budget": 10.0, "keys": [], "done": True},
-    }
-    returning = LiteLLMUser(
-        user_id="ret",
-        user_email="ret@example.com",
-        user_alias="Ret",
-        user_role="internal_user",
-        max_budget=0.0,
-        budget_duration="30d",
-        models=("gpt-4o",),
-        metadata={MARKER_KEY: blocked},
-    )
+    record = {"at": "2026-11-01T00:00:00+00:00", "max_budget": 10.0, "keys": [], "done": True}
+    returning = managed_user("ret", extra_marker={"blocked": record}, max_budget=0.0, models=("gpt-4o",))
     stranger = LiteLLMUser(user_id="adoptee", user_email="adoptee@example.com", models=("all-proxy-models",))
     people = [
         user("carol", "finance"),
