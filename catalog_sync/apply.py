@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -399,10 +399,3 @@ def _write(user_id: str, diff: UserDiff, client: UserWriter) -> list[str]:
         except ApiError as exc:
             errors.append(str(exc))
     return errors
-
-
-def summarize(results: list[ActionResult]) -> Mapping[str, int]:
-    counts: dict[str, int] = {o.value: 0 for o in Outcome}
-    for result in results:
-        counts[result.outcome.value] += 1
-    return counts

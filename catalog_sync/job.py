@@ -74,14 +74,29 @@ def _verify(service: str, tls_verify: bool, ca_bundle: Path | None) -> bool | st
     return str(ca_bundle) if ca_bundle is not None else True
 
 
-def clients_for(config: Config) -> tuple[BackstageClient, LiteLLMClient]:
-    retry: dict[str, Any] = {
+def _retry(config: Config) -> dict[str, Any]:
+    return {
         "retries": config.http.retries,
         "backoff_factor": config.http.backoff_seconds,
         "backoff_max": config.http.backoff_max_seconds,
         "retry_budget": config.http.retry_budget_seconds,
     }
-    bs, ll = config.backstage, config.litellm
+
+
+def litellm_client(config: Config) -> LiteLLMClient:
+    ll = config.litellm
+    return LiteLLMClient(
+        str(ll.base_url),
+        ll.master_key.get_secret_value(),
+        timeout=ll.timeout_seconds,
+        verify=_verify("litellm", ll.tls_verify, ll.ca_bundle),
+        workers=config.concurrency,
+        **_retry(config),
+    )
+
+
+def clients_for(config: Config) -> tuple[BackstageClient, LiteLLMClient]:
+    bs = config.backstage
     backstage = BackstageClient(
         str(bs.base_url),
         bs.token.get_secret_value(),
@@ -89,17 +104,9 @@ def clients_for(config: Config) -> tuple[BackstageClient, LiteLLMClient]:
         user_filter=bs.filter,
         timeout=bs.timeout_seconds,
         verify=_verify("backstage", bs.tls_verify, bs.ca_bundle),
-        **retry,
+        **_retry(config),
     )
-    litellm = LiteLLMClient(
-        str(ll.base_url),
-        ll.master_key.get_secret_value(),
-        timeout=ll.timeout_seconds,
-        verify=_verify("litellm", ll.tls_verify, ll.ca_bundle),
-        workers=config.concurrency,
-        **retry,
-    )
-    return backstage, litellm
+    return backstage, litellm_client(config)
 
 
 @during_run
@@ -213,7 +220,7 @@ def apply_saved_plan(
     if differences:
         log.warning("config_differs_from_plan", differences=differences, forced=True)
     run, clock = _start("apply", False, config, config_path)
-    _, litellm = clients_for(config)
+    litellm = litellm_client(config)  # a saved plan needs no catalog: no Backstage client
     interrupt = _interruptible(litellm.session)
     progress = ProgressReporter(logs.terminal())
     plan = saved.plan

@@ -14,7 +14,6 @@ from catalog_sync.urls import mask_userinfo
 
 _SECRETS: set[str] = set()
 MASK = "***"
-JSON_LOGS = True  # what configure() chose
 _TERMINAL: Console | None = None  # set by configure(): see terminal()
 
 
@@ -74,11 +73,10 @@ def configure(
 ) -> None:
     """fmt: auto (console on a TTY, JSON otherwise), console or json. `console` stands in for the
     terminal (tests: a recording Console with force_terminal=True)."""
-    global JSON_LOGS, _TERMINAL
+    global _TERMINAL
     out: Any = stream or (console.file if console is not None else sys.stderr)
     tty = console.is_terminal if console is not None else out.isatty()
     use_json = fmt == "json" or (fmt == "auto" and not tty)
-    JSON_LOGS = use_json
     renderer: Any = (
         structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer(colors=False)
     )

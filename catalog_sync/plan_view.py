@@ -16,7 +16,7 @@ from typing import Any
 
 from catalog_sync.apply import ActionResult, Outcome
 from catalog_sync.model import MARKER_KEY
-from catalog_sync.plan import ALL_PROXY_MODELS, Action, ActionKind, Conflict, Plan
+from catalog_sync.plan import ALL_PROXY_MODELS, ActionKind, Conflict, Plan
 from catalog_sync.roles import DEFAULTS, DesiredUser, Explanation
 from catalog_sync.words import plural
 
@@ -334,10 +334,6 @@ def counts_words(plan: Plan) -> str:
     for a in plan.actions:
         kinds[a.kind.value] = kinds.get(a.kind.value, 0) + 1
     return ", ".join(f"{n} to {kind}" for kind, n in kinds.items()) or "nothing to apply"
-
-
-def selected_actions(actions: Iterable[Action], select: Selection | None) -> list[Action]:
-    return [a for a in actions if select is None or select.matches(a.user_id, a.entity_ref)]
 
 
 def selected_plan(plan: Plan, select: Selection | None) -> Plan:

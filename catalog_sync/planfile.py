@@ -13,7 +13,7 @@ import os
 import tempfile
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -309,11 +309,3 @@ def stale_actions(saved: SavedPlan, current: Mapping[str, LiteLLMUser | None]) -
                 )
                 break
     return stale
-
-
-def age_limit(minutes: float) -> timedelta:
-    return timedelta(minutes=minutes)
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)

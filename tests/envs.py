@@ -11,7 +11,6 @@ import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,8 +20,6 @@ import requests
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-# Every CLI invocation's output, so a test can check that no secret was ever printed.
-OUTPUTS: list[str] = []
 
 
 @dataclass
@@ -184,7 +181,6 @@ class Env:
             timeout=600,
             check=False,
         )
-        OUTPUTS.append(proc.stdout + proc.stderr)
         assert_no_secrets(proc.stdout + proc.stderr, self.backstage_token, self.master_key)
         for path in (self.work / "reports").glob("*"):
             assert_no_secrets(path.read_text(), self.backstage_token, self.master_key)
@@ -263,7 +259,3 @@ class RealEnv(Env):
         os.replace(tmp, self.catalog_file)
         proc = subprocess.run(self.wait_cmd, shell=True, capture_output=True, text=True, timeout=300)
         assert proc.returncode == 0, f"catalog did not converge: {proc.stderr[-2000:]}"
-
-
-def iter_outputs() -> Iterator[str]:
-    yield from OUTPUTS

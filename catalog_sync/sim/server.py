@@ -58,10 +58,6 @@ class Response:
     def drop(self) -> bool:
         return self.status == 0
 
-    def json_body(self) -> Any:
-        """The decoded body (for tests that call `app.handle` directly)."""
-        return json.loads(self.body) if self.body else None
-
 
 class App(Protocol):
     def handle(

@@ -372,3 +372,18 @@ def test_turning_verification_off_works_and_is_loud(tls_env: Any) -> None:
     result = env.cli("plan", "-c", str(config(env, litellm=_litellm(env, tls_verify=False))))
     assert result.code == 0
     assert "tls_verification_disabled" in result.stdout + result.stderr
+
+
+def test_applying_a_saved_plan_builds_no_backstage_client(sim_env: SimEnv) -> None:
+    """`apply PLANFILE` never reads the catalog: no Backstage client, so no Backstage TLS warning."""
+    sim_env.set_catalog(org(1))
+    backstage = {"base_url": sim_env.backstage_url, "token": "${TEST_BACKSTAGE_TOKEN}", "tls_verify": False}
+    cfg = str(config(sim_env, backstage=backstage))
+    plan_file = sim_env.work / "plan.json"
+    planned = sim_env.cli("plan", "-c", cfg, "--out", str(plan_file))
+    assert planned.code == 0 and "tls_verification_disabled" in planned.stdout + planned.stderr
+    sim_env.backstage.clear_requests()
+    applied = sim_env.cli("apply", str(plan_file), "-c", cfg)
+    assert applied.code == 0, applied.stdout + applied.stderr
+    assert "tls_verification_disabled" not in applied.stdout + applied.stderr
+    assert sim_env.backstage.request_counts() == {} and len(ours(sim_env)) == 1

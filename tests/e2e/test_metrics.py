@@ -165,7 +165,7 @@ def test_an_unreachable_pushgateway_is_logged_and_does_not_fail_the_run(sim_env:
 
 
 def test_a_pushgateway_url_with_credentials_pushes_with_basic_auth_and_never_shows_them(
-    sim_env: SimEnv, pushgateway: str, tmp_path: Path
+    sim_env: SimEnv, pushgateway: str
 ) -> None:
     password = "Pw-pushgateway-0123"
     sim_env.set_catalog(org(1))
