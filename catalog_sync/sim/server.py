@@ -103,6 +103,7 @@ class _Fault:
     times: int  # -1: forever
     delay: float
     after: bool = False  # carry the request out first, then answer with the fault (a lost response)
+    key: str = ""  # the route as given to inject(): what faults_hit() counts by
 
 
 class SimApp:
@@ -120,6 +121,7 @@ class SimApp:
         self.requests: list[RecordedRequest] = []
         self.record_requests = True  # False: keep only the counts (long benchmarks)
         self._counts: Counter[str] = Counter()
+        self._fault_hits: Counter[str] = Counter()  # answers by an injected fault, per inject() route
         self.latency: float = 0.0
 
     # ------------------------------------------------------------------ faults
@@ -142,6 +144,7 @@ class SimApp:
         change is made but its answer is lost (a timeout after the server acted). Faults are checked
         in the order they were injected.
         """
+        key = route
         method: str | None = None
         if " " in route:
             method, route = route.split(" ", 1)
@@ -158,7 +161,9 @@ class SimApp:
             raise ValueError("times must be positive or -1 (forever)")
         with self._log_lock:
             self._faults.append(
-                _Fault(method, route, status, raw, content_type, dict(headers or {}), times, delay, after)
+                _Fault(
+                    method, route, status, raw, content_type, dict(headers or {}), times, delay, after, key
+                )
             )
 
     def clear_faults(self) -> None:
@@ -176,8 +181,20 @@ class SimApp:
                     f.times -= 1
                     if f.times == 0:
                         del self._faults[i]
+                self._fault_hits[f.key] += 1
                 return f
         return None
+
+    def faults_hit(self, route: str | None = None) -> int:
+        """How many requests an injected fault answered: those injected as `route` (spelt as given to
+        `inject`), or all. A fault test asserts this, so a scenario that never reaches its fault fails."""
+        with self._log_lock:
+            return self._fault_hits[route] if route is not None else sum(self._fault_hits.values())
+
+    def faults_left(self) -> list[str]:
+        """The routes of injected faults with answers still unused (`times=-1` ones always stay)."""
+        with self._log_lock:
+            return [f.key for f in self._faults]
 
     # ------------------------------------------------------------------ request log
     def request_counts(self) -> Counter[str]:

@@ -109,9 +109,10 @@ def test_debug_logs_reports_and_errors_never_hold_a_secret(sim_env: SimEnv) -> N
     cfg = sim_env.config(http={"retries": 0})
     result = sim_env.cli("--log-level", "debug", "run", "-c", str(cfg))
     assert result.code == 1 and "<redacted>" in json.dumps(result.report)
+    assert sim_env.litellm.faults_hit("POST /user/new") == 1
     sim_env.backstage.inject("/api/catalog", 500, {"error": {"message": sim_env.backstage_token}}, times=-1)
     failed = sim_env.cli("--log-level", "debug", "plan", "-c", str(cfg))
-    assert failed.code == 1
+    assert failed.code == 1 and sim_env.backstage.faults_hit("/api/catalog") >= 1
     # Env.cli has already scanned stdout, stderr and every report file for both secrets.
     assert any('"level": "debug"' in line for line in result.stdout.splitlines() + result.stderr.splitlines())
 

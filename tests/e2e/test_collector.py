@@ -34,7 +34,7 @@ def test_a_run_leaves_the_collector_on_and_nothing_frozen(sim_env: SimEnv) -> No
 
     sim_env.litellm.inject("GET /user/list", 400, {"detail": "no"})
     failed = run_job(config, "config.yaml", apply=True, report_dir=sim_env.work / "r2")
-    assert failed.exit_code == 1
+    assert failed.exit_code == 1 and sim_env.litellm.faults_hit("GET /user/list") == 1
     assert gc.isenabled() and gc.get_freeze_count() == 0
 
 

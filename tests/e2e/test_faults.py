@@ -52,6 +52,9 @@ def test_transient_statuses_are_retried_on_both_servers(sim_env: SimEnv, status:
     result = sim_env.cli("run", "-c", str(config(sim_env)))
     assert result.code == 0, result.stdout + result.stderr
     assert len(ours(sim_env)) == 4
+    assert sim_env.backstage.faults_hit("/api/catalog/entities/by-query") == 2
+    assert sim_env.litellm.faults_hit("GET /user/list") == 1
+    assert sim_env.litellm.faults_hit("POST /user/new") == 2
 
 
 def test_retry_after_is_honoured(sim_env: SimEnv) -> None:
@@ -60,6 +63,7 @@ def test_retry_after_is_honoured(sim_env: SimEnv) -> None:
     started = time.monotonic()
     result = sim_env.cli("plan", "-c", str(config(sim_env)))
     assert result.code == 0 and time.monotonic() - started >= 1.0
+    assert sim_env.litellm.faults_hit("GET /user/list") == 1
 
 
 @pytest.mark.parametrize("status", [400, 401, 403, 404, 422, 500])
@@ -89,10 +93,15 @@ def test_a_server_that_stays_down_fails_after_bounded_retries(sim_env: SimEnv) -
 
 def test_dropped_connections_are_retried(sim_env: SimEnv) -> None:
     sim_env.set_catalog(org())
+    assert sim_env.cli("run", "-c", str(config(sim_env))).code == 0
+    # A raised budget: the second run reads the catalog and then updates all four users.
     sim_env.backstage.inject("/api/catalog/entities/by-query", 0, times=1)
     sim_env.litellm.inject("POST /user/update", 0, times=1)
-    result = sim_env.cli("run", "-c", str(config(sim_env)))
+    result = sim_env.cli("run", "-c", str(config(sim_env, defaults={"max_budget": 20})))
     assert result.code == 0, result.stdout + result.stderr
+    assert sim_env.backstage.faults_hit("/api/catalog/entities/by-query") == 1
+    assert sim_env.litellm.faults_hit("POST /user/update") == 1
+    assert {u["max_budget"] for u in ours(sim_env).values()} == {20}
 
 
 def test_a_create_whose_answer_was_lost_is_retried_read_back_and_finished(sim_env: SimEnv) -> None:
@@ -101,6 +110,7 @@ def test_a_create_whose_answer_was_lost_is_retried_read_back_and_finished(sim_en
     sim_env.litellm.inject("POST /user/new", 0, times=2, after=True)
     result = sim_env.cli("run", "-c", str(config(sim_env)))
     assert result.code == 0, result.stdout + result.stderr
+    assert sim_env.litellm.faults_hit("POST /user/new") == 2
     users = ours(sim_env)
     assert len(users) == 3 and all(u["key_count"] == 0 for u in users.values())
     assert {a["outcome"] for a in result.report["actions"]} == {"applied"}
@@ -112,6 +122,7 @@ def test_a_create_that_times_out_after_the_server_acted_converges(sim_env: SimEn
     sim_env.litellm.inject("POST /user/new", 200, {}, times=1, delay=2.0, after=True)
     result = sim_env.cli("run", "-c", str(config(sim_env, litellm=_litellm(sim_env, timeout_seconds=0.5))))
     assert result.code == 0, result.stdout + result.stderr
+    assert sim_env.litellm.faults_hit("POST /user/new") == 1
     assert len(ours(sim_env)) == 2
     assert sim_env.cli("plan", "-c", str(config(sim_env)), "--detailed-exitcode").code == 0
 
@@ -177,6 +188,7 @@ def test_bad_bodies_give_one_clear_line_naming_the_endpoint(
     result = sim_env.cli("run", "-c", str(config(sim_env, deprovision={"mode": "delete"})))
     assert result.code == 1, result.stdout
     assert_one_line_error(result, endpoint)
+    assert app.faults_hit(route) >= 1
     if not (server == "backstage" and what == "wrong shape"):
         assert message in result.stdout.splitlines()[0]
     app.clear_faults()

@@ -74,6 +74,7 @@ def test_a_guard_trip_and_an_unreachable_server_show_in_metrics(sim_env: SimEnv,
 
     sim_env.litellm.inject("GET /user/list", 503, {"detail": "down"}, times=50)
     assert sim_env.cli("run", "-c", str(cfg)).code == 1
+    assert sim_env.litellm.faults_hit("GET /user/list") >= 1
     m = samples(prom.read_text())
     assert m[("catalog_sync_run_error", ())] == 1
     assert m[("catalog_sync_last_run_success", ())] == 0
@@ -150,6 +151,7 @@ def test_metrics_pushed_to_a_real_pushgateway_keep_last_success(sim_env: SimEnv,
 
     sim_env.litellm.inject("GET /user/list", 503, {"detail": "down"}, times=50)
     assert sim_env.cli("run", "-c", str(cfg)).code == 1
+    assert sim_env.litellm.faults_hit("GET /user/list") >= 1
     m = samples(requests.get(f"{pushgateway}/metrics", timeout=5).text)
     assert m[("catalog_sync_last_run_success", ())] == 0
     assert m[("catalog_sync_last_success_timestamp_seconds", ())] == succeeded_at

@@ -505,12 +505,15 @@ def test_fault_injection_counts_and_clears(backstage: BackstageSim, bs: Any) -> 
     backstage.inject("/api/catalog/entities/by-query", 503, {"error": "down"}, times=2)
     statuses = [bs.get("/entities/by-query", {"limit": 0}).status_code for _ in range(3)]
     assert statuses == [503, 503, 200]
+    assert backstage.faults_hit("/api/catalog/entities/by-query") == 2 and backstage.faults_left() == []
     backstage.inject("GET /api/catalog/entity-facets", 500, b"boom", times=-1, content_type="text/plain")
     for _ in range(3):
         r = bs.get("/entity-facets", {"facet": "kind"})
         assert r.status_code == 500 and r.text == "boom"
+    assert backstage.faults_left() == ["GET /api/catalog/entity-facets"]
     backstage.clear_faults()
     assert bs.get("/entity-facets", {"facet": "kind"}).status_code == 200
+    assert backstage.faults_hit("GET /api/catalog/entity-facets") == 3 and backstage.faults_hit() == 5
     counts = backstage.request_counts()
     assert counts["GET /api/catalog/entities/by-query"] == 3 and counts["GET /api/catalog/entity-facets"] == 4
     assert backstage.requests[0].param("limit") == "0" and backstage.requests[0].status == 503
