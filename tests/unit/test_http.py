@@ -501,6 +501,7 @@ def _closed_port() -> int:
 
 @pytest.mark.parametrize("method", ["GET", "POST"])
 def test_connection_refused_is_transport_error_and_retried(method: str) -> None:
+    lines = _json_logs()
     port = _closed_port()
     s = ApiSession("backstage", f"http://127.0.0.1:{port}", SECRET, retries=1, backoff_factor=0)
     with pytest.raises(TransportError) as info:
@@ -512,6 +513,8 @@ def test_connection_refused_is_transport_error_and_retried(method: str) -> None:
         str(info.value) == f"backstage {method} {info.value.endpoint}: connection refused (127.0.0.1:{port})"
     )
     assert info.value.__suppress_context__  # the wrapped urllib3 frames (and their headers) stay out
+    retrying = [(r["attempt"], r["reason"]) for r in lines() if r["event"] == "retrying"]
+    assert retrying == [("2/2", "connection refused")]  # refused before sending: POST is retried too
 
 
 def test_dns_failure_is_transport_error() -> None:

@@ -965,6 +965,7 @@ def test_get_user_existing() -> None:
 def test_get_user_404_is_none() -> None:
     responses.get(f"{BASE}/user/info", json=USER_INFO_MISSING, status=404)
     assert client().get_user("does-not-exist") is None
+    assert len(responses.calls) == 1 and responses.calls[0].response.status_code == 404
 
 
 @responses.activate
@@ -1151,6 +1152,7 @@ def test_add_team_member() -> None:
 def test_add_team_member_already_in_team_is_false() -> None:
     responses.post(f"{BASE}/team/member_add", json=MEMBER_ADD_ALREADY, status=400)
     assert client().add_team_member("team-eng", "alice") is False
+    assert len(responses.calls) == 1 and responses.calls[0].response.status_code == 400
 
 
 @pytest.mark.parametrize(
@@ -1183,6 +1185,7 @@ def test_remove_team_member_not_a_member_is_false() -> None:
         f"{BASE}/team/member_delete", json={"detail": {"error": "User not found in team"}}, status=400
     )
     assert client().remove_team_member("team-eng", "zed") is False
+    assert len(responses.calls) == 1 and responses.calls[0].response.status_code == 400
 
 
 @responses.activate
