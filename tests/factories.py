@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from catalog_sync.config import Config, parse_config
@@ -13,6 +14,8 @@ from catalog_sync.model import (
     LiteLLMSnapshot,
     LiteLLMUser,
 )
+from catalog_sync.plan import Plan
+from catalog_sync.planfile import dump_plan
 
 SECRET_TOKEN = "bs-token-never-print-0123456789"
 SECRET_KEY = "sk-master-never-print-0123456789"
@@ -82,3 +85,17 @@ def litellm(users: list[LiteLLMUser], teams: list[str] | None = None) -> LiteLLM
         total=len(users),
         teams=frozenset(teams) if teams is not None else None,
     )
+
+
+def plan_text(plan: Plan, created_at: datetime, **overrides: Any) -> str:
+    """A saved plan's text with the usual test values; `overrides` for the argument a test is about."""
+    args: dict[str, Any] = {
+        "litellm_url": "http://litellm.test",
+        "backstage_url": "http://backstage.test",
+        "config_path": "c.yaml",
+        "managed_teams": frozenset(),
+        "existing_teams": None,
+        "adopt_unmanaged": False,
+        **overrides,
+    }
+    return dump_plan(plan, created_at=created_at, **args)

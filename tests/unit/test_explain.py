@@ -8,9 +8,9 @@ from pathlib import Path
 
 from catalog_sync.plan import build_plan
 from catalog_sync.plan_view import explanation_words
-from catalog_sync.planfile import dump_plan, load_plan, read_plan
+from catalog_sync.planfile import load_plan, read_plan
 from catalog_sync.roles import Explanation, explain, explain_people, resolve
-from tests.factories import catalog, config, group, litellm, user
+from tests.factories import catalog, config, group, litellm, plan_text, user
 
 NOW = datetime(2026, 12, 3, 12, 0, tzinfo=timezone.utc)
 ROLES = [
@@ -99,17 +99,7 @@ def test_people_with_the_same_groups_share_one_explanation() -> None:
 
 
 def _dump(plan, explanations):  # type: ignore[no-untyped-def]
-    return dump_plan(
-        plan,
-        created_at=NOW,
-        litellm_url="http://litellm.test/",
-        backstage_url="http://backstage.test/",
-        config_path="c.yaml",
-        managed_teams=frozenset(),
-        existing_teams=None,
-        adopt_unmanaged=False,
-        explanations=explanations,
-    )
+    return plan_text(plan, NOW, litellm_url="http://litellm.test/", explanations=explanations)
 
 
 def test_saved_plans_keep_the_explanations_grouped_and_read_them_back(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ import pytest
 from catalog_sync.model import MARKER_KEY, LiteLLMUser
 from catalog_sync.plan import Plan, build_plan, marker_for
 from catalog_sync.planfile import PlanFileError, dump_plan, load_plan, save_plan_file, stale_actions
-from tests.factories import catalog, config, litellm, user
+from tests.factories import catalog, config, litellm, plan_text, user
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
 URL = "http://litellm.test/"
@@ -94,15 +94,11 @@ def test_age_is_checked(tmp_path: Path) -> None:
 
 def test_credentials_in_urls_are_not_saved_and_the_public_urls_are_compared(tmp_path: Path) -> None:
     plan, _ = a_plan()
-    text = dump_plan(
+    text = plan_text(
         plan,
-        created_at=NOW,
+        NOW,
         litellm_url="http://admin:Pw-0123@litellm.test/",
         backstage_url="https://bs:Pw-4567@backstage.test/",
-        config_path="c.yaml",
-        managed_teams=frozenset(),
-        existing_teams=None,
-        adopt_unmanaged=False,
     )
     assert "Pw-" not in text and "admin" not in text
     path = tmp_path / "sub" / "plan.json"

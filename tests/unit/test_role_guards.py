@@ -9,9 +9,9 @@ from typing import Any
 
 from catalog_sync.model import MARKER_KEY, LiteLLMUser
 from catalog_sync.plan import build_plan, check_guards, role_warnings
-from catalog_sync.planfile import dump_plan, load_plan
+from catalog_sync.planfile import load_plan
 from catalog_sync.roles import resolve
-from tests.factories import catalog, config, group, litellm, user
+from tests.factories import catalog, config, group, litellm, plan_text, user
 
 GROUPS = [group("eng"), group("ml", "eng"), group("finance"), group("interns")]
 PEOPLE = [user("amy", "ml"), user("bo", "eng"), user("cy", "finance"), user("di", "finance")]
@@ -125,16 +125,7 @@ def test_a_saved_plan_keeps_the_role_checks_so_apply_stops_and_warns_too(tmp_pat
     c = cfg([{"group": "finanse"}, {"group": "interns"}], guards={"max_downgrades": "100%"})
     plan = build_plan(catalog(PEOPLE, GROUPS), litellm([holding("cy", "group:default/finance")]), c)
     now = datetime.now(timezone.utc)
-    text = dump_plan(
-        plan,
-        created_at=now,
-        litellm_url="http://litellm.test",
-        backstage_url="http://backstage.test",
-        config_path="c.yaml",
-        managed_teams=frozenset(),
-        existing_teams=None,
-        adopt_unmanaged=False,
-    )
+    text = plan_text(plan, now)
     assert json.loads(text)["roles"][0]["holders_lost"] == 1
     path = tmp_path / "plan.json"
     path.write_text(text)
